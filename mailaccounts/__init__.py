@@ -1,0 +1,1 @@
+"""The mailaccounts service: settings, command line and the wiring of the packages."""

@@ -1,0 +1,1 @@
+"""Persistence: the Tortoise models, the database configuration and the migrations."""
