@@ -1,0 +1,154 @@
+"""The `mailaccounts` command: serve, migrate, token."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+from mailaccounts.settings import Settings, SettingsError, load_settings
+
+__all__ = ["main"]
+
+DEMO_TENANT = "demo"
+
+class CommandError(Exception):
+    """A failure the command reports in one line, without a traceback."""
+
+async def _with_database(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
+    from mailaccounts.database import database
+
+    try:
+        async with database(settings.database_url, global_fallback=False):
+            return await work()
+    except (OSError, ConnectionError) as exc:
+        raise CommandError(f"cannot reach the database at DATABASE_URL: {exc}") from exc
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from mailaccounts.database import migrate_database
+
+    try:
+        asyncio.run(migrate_database(settings.database_url))
+    except (OSError, ConnectionError) as exc:
+        raise CommandError(f"cannot reach the database at DATABASE_URL: {exc}") from exc
+    print("migrations applied")
+    return 0
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    from orm.models import Scope
+    from resolvers import tokens
+
+    async def create() -> int:
+        issued = await tokens.create_token(args.tenant, Scope(args.scope), args.name or "")
+        print(f"token {issued.token.id} for tenant {args.tenant!r}, scope {args.scope}:", file=sys.stderr)
+        print(issued.secret)
+        return 0
+
+    async def listing() -> int:
+        for token in await tokens.list_tokens(args.tenant):
+            state = f"revoked {token.revoked_at:%Y-%m-%d %H:%M}" if token.revoked_at else "active"
+            used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
+            print(
+                f"{token.id}\t{token.tenant.name}\t{token.scope.value}\t{token.label or '-'}\t"
+                f"created {token.created_at:%Y-%m-%d %H:%M}\tlast used {used}\t{state}"
+            )
+        return 0
+
+    async def revoke() -> int:
+        if not await tokens.revoke_token(args.id):
+            raise CommandError(f"no active token with id {args.id}")
+        print(f"token {args.id} revoked")
+        return 0
+
+    work = {"create": create, "list": listing, "revoke": revoke}[args.token_command]
+    return asyncio.run(_with_database(settings, work))
+
+async def _create_demo_login(settings: Settings) -> None:
+    """On the very first start (no tenant yet) create a demo tenant and print how to use it."""
+    from orm.models import Scope, Tenant
+    from resolvers import tokens
+
+    if await Tenant.exists():
+        return
+    issued = await tokens.create_token(DEMO_TENANT, Scope.WRITE, "make run")
+    base = f"http://{settings.host}:{settings.port}"
+    print(
+        "\n".join(
+            [
+                "",
+                "First start: created tenant 'demo' with a write token:",
+                "",
+                f"    {issued.secret}",
+                "",
+                f"GraphiQL: {base}/graphql  (add the header  Authorization: Bearer <token>)",
+                "Try it:",
+                f"    curl -s {base}/graphql -H 'Authorization: Bearer {issued.secret}' \\",
+                "      -H 'Content-Type: application/json' \\",
+                "      -d '{\"query\":\"mutation { createAccount(input: {email: \\\"vertrieb@example.com\\\", "
+                "senderName: \\\"Vertrieb\\\"}) { account { id inboundAddress } userErrors { code message } } }\"}'",
+                "",
+            ]
+        ),
+        flush=True,
+    )
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from mailaccounts.app import build_app
+    from mailaccounts.database import database
+
+    settings.require_secret_key()
+
+    async def serve() -> int:
+        async with database(settings.database_url):
+            if args.demo:
+                await _create_demo_login(settings)
+            app = build_app(settings, manage_database=False)
+            config = uvicorn.Config(
+                app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), lifespan="on"
+            )
+            await uvicorn.Server(config).serve()
+        return 0
+
+    return asyncio.run(serve())
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mailaccounts", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve HTTP (GraphQL, health, dashboard) on HOST:PORT")
+    serve.add_argument("--demo", action="store_true", help="on the first start, create a demo tenant and token")
+    serve.set_defaults(handler=cmd_serve)
+
+    commands.add_parser("migrate", help="apply the database migrations").set_defaults(handler=cmd_migrate)
+
+    token = commands.add_parser("token", help="manage API tokens")
+    token.set_defaults(handler=cmd_token)
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    create = token_commands.add_parser("create", help="create a token (and the tenant if new)")
+    create.add_argument("--tenant", required=True)
+    create.add_argument("--scope", required=True, choices=["read", "write"])
+    create.add_argument("--name", help="a label for the token")
+    listing = token_commands.add_parser("list", help="list tokens")
+    listing.add_argument("--tenant")
+    revoke = token_commands.add_parser("revoke", help="revoke a token by its id")
+    revoke.add_argument("id", type=int)
+    return parser
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        status: int = args.handler(settings, args)
+    except (SettingsError, CommandError) as exc:
+        print(f"mailaccounts: {exc}", file=sys.stderr)
+        return 2
+    return status
+
+if __name__ == "__main__":
+    sys.exit(main())

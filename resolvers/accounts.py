@@ -1,0 +1,241 @@
+"""Mail account operations: create, list, set status, delete and merge, scoped to one tenant."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from email_validator import EmailNotValidError, validate_email
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+from tortoise.functions import Count
+from tortoise.transactions import in_transaction
+
+from orm.models import MailAccount, Mailbox, Message
+from resolvers.errors import (
+    AccountInactive,
+    ConfirmationMismatch,
+    DuplicateEmail,
+    InvalidEmail,
+    InvalidSenderName,
+    NotFound,
+    SameAccount,
+)
+from resolvers.pagination import Page, paginate
+
+__all__ = [
+    "DeleteResult",
+    "MailAccount",
+    "MergeResult",
+    "NormalizedAddress",
+    "create_account",
+    "delete_account",
+    "get_account",
+    "get_accounts",
+    "list_accounts",
+    "merge_accounts",
+    "message_counts",
+    "normalize_address",
+    "set_status",
+    "validate_sender_name",
+]
+
+SENDER_NAME_MAX = 200
+# Characters that would break or forge a mail header, or hide text from the reader.
+_FORBIDDEN_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
+
+
+@dataclass(frozen=True)
+class NormalizedAddress:
+    """An address as entered (trimmed) and its normalized form: local part and IDNA domain lowered."""
+
+    entered: str
+    normalized: str
+    domain: str
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    """What a delete removed."""
+
+    account_id: int
+    deleted_message_count: int
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """The target after a merge, how many messages moved and which account was removed."""
+
+    target: MailAccount
+    moved_message_count: int
+    deleted_account_id: int
+
+
+def normalize_address(email: str, *, field: str = "email") -> NormalizedAddress:
+    """Validate an address (syntax only, RFC 5321 lengths, IDN domains) and normalize it."""
+    entered = email.strip()
+    try:
+        parsed = validate_email(entered, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise InvalidEmail(field, reason=str(exc)) from None
+    ascii_domain = parsed.ascii_domain.lower()
+    return NormalizedAddress(
+        entered=entered,
+        normalized=f"{parsed.local_part.lower()}@{ascii_domain}",
+        domain=ascii_domain,
+    )
+
+
+def validate_sender_name(sender_name: str, *, field: str = "senderName") -> str:
+    """A sender name goes into the From header: 1-200 characters, no control characters or line breaks."""
+    name = sender_name.strip()
+    if not name:
+        raise InvalidSenderName(field, reason="empty")
+    if len(name) > SENDER_NAME_MAX:
+        raise InvalidSenderName(field, reason="too_long", max=SENDER_NAME_MAX)
+    if any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in name):
+        raise InvalidSenderName(field, reason="control_character")
+    return name
+
+
+async def create_account(tenant_id: int, email: str, sender_name: str, active: bool = True) -> MailAccount:
+    """Create an account with a fresh platform mailbox number; DuplicateEmail if the tenant has it."""
+    address = normalize_address(email)
+    name = validate_sender_name(sender_name)
+    try:
+        async with in_transaction() as conn:
+            if await MailAccount.filter(
+                tenant_id=tenant_id, email_normalized=address.normalized
+            ).using_db(conn).exists():
+                raise DuplicateEmail("email")
+            mailbox = await Mailbox.create(tenant_id=tenant_id, using_db=conn)
+            return await MailAccount.create(
+                tenant_id=tenant_id,
+                email=address.entered,
+                email_normalized=address.normalized,
+                sender_name=name,
+                active=active,
+                mailbox_number=mailbox.number,
+                using_db=conn,
+            )
+    except IntegrityError:
+        # Two creates of the same address raced past the check; the unique index decided.
+        raise DuplicateEmail("email") from None
+
+
+async def get_account(tenant_id: int, account_id: int) -> MailAccount | None:
+    """The tenant's account with this id, or None (also for another tenant's id)."""
+    return await MailAccount.get_or_none(tenant_id=tenant_id, id=account_id)
+
+
+async def get_accounts(tenant_id: int, account_ids: Sequence[int]) -> list[MailAccount]:
+    """The tenant's accounts among `account_ids`; ids of other tenants are left out."""
+    return await MailAccount.filter(tenant_id=tenant_id, id__in=list(account_ids))
+
+
+async def list_accounts(
+    tenant_id: int,
+    *,
+    first: int = 50,
+    after: str | None = None,
+    active: bool | None = None,
+    search: str | None = None,
+) -> Page[MailAccount]:
+    """A page of the tenant's accounts in creation order, filtered by status and a search text."""
+    query = MailAccount.filter(tenant_id=tenant_id)
+    if active is not None:
+        query = query.filter(active=active)
+    if search and search.strip():
+        text = search.strip()
+        query = query.filter(Q(email__icontains=text) | Q(sender_name__icontains=text))
+    return await paginate(query, first=first, after=after)
+
+
+async def message_counts(account_ids: Sequence[int]) -> dict[int, int]:
+    """Number of messages per account id, in one grouped statement."""
+    if not account_ids:
+        return {}
+    rows = await (
+        Message.filter(account_id__in=list(account_ids))
+        .annotate(count=Count("id"))
+        .group_by("account_id")
+        .values_list("account_id", "count")
+    )
+    counts = {int(account_id): int(count) for account_id, count in rows}
+    return {account_id: counts.get(account_id, 0) for account_id in account_ids}
+
+
+async def set_status(tenant_id: int, account_id: int, active: bool) -> MailAccount:
+    """Activate or deactivate an account; inactive keeps every message but receives and sends nothing."""
+    updated = await MailAccount.filter(tenant_id=tenant_id, id=account_id).update(
+        active=active, updated_at=datetime.now(UTC)
+    )
+    if not updated:
+        raise NotFound("accountId")
+    return await MailAccount.get(id=account_id)
+
+
+def _confirms(confirm: str, account: MailAccount) -> bool:
+    typed = confirm.strip().casefold()
+    return bool(typed) and typed in (account.email.casefold(), account.email_normalized.casefold())
+
+
+async def _lock_accounts(
+    conn: BaseDBAsyncClient, tenant_id: int, account_ids: Iterable[int]
+) -> dict[int, MailAccount]:
+    """Lock the tenant's accounts in ascending id order (FOR UPDATE), so two merges cannot deadlock.
+
+    Plain FOR UPDATE, not FOR NO KEY UPDATE: only it makes a concurrent insert of a message that
+    references the account wait until this transaction ends. SQLite ignores it and serializes writers.
+    """
+    rows = await (
+        MailAccount.filter(tenant_id=tenant_id, id__in=sorted(set(account_ids)))
+        .order_by("id")
+        .select_for_update()
+        .using_db(conn)
+    )
+    return {row.id: row for row in rows}
+
+
+async def _release_mailbox(conn: BaseDBAsyncClient, number: int) -> None:
+    await Mailbox.filter(number=number).using_db(conn).update(released_at=datetime.now(UTC))
+
+
+async def delete_account(tenant_id: int, account_id: int, confirm: str) -> DeleteResult:
+    """Delete an account and all its messages in one transaction, once `confirm` repeats its address."""
+    async with in_transaction() as conn:
+        account = (await _lock_accounts(conn, tenant_id, [account_id])).get(account_id)
+        if account is None:
+            raise NotFound("accountId")
+        if not _confirms(confirm, account):
+            raise ConfirmationMismatch("confirm")
+        deleted_messages = await Message.filter(account_id=account.id).using_db(conn).delete()
+        await MailAccount.filter(id=account.id).using_db(conn).delete()
+        await _release_mailbox(conn, account.mailbox_number)
+    return DeleteResult(account_id=account_id, deleted_message_count=deleted_messages)
+
+
+async def merge_accounts(tenant_id: int, source_id: int, target_id: int, confirm: str) -> MergeResult:
+    """Move every message of the source into the target, then delete the source: all or nothing."""
+    if source_id == target_id:
+        raise SameAccount("targetId")
+    async with in_transaction() as conn:
+        locked = await _lock_accounts(conn, tenant_id, [source_id, target_id])
+        source, target = locked.get(source_id), locked.get(target_id)
+        if source is None:
+            raise NotFound("sourceId")
+        if target is None:
+            raise NotFound("targetId")
+        if not _confirms(confirm, source):
+            raise ConfirmationMismatch("confirm")
+        if not target.active:
+            raise AccountInactive("targetId")
+        moved = await Message.filter(account_id=source.id).using_db(conn).update(account_id=target.id)
+        await MailAccount.filter(id=source.id).using_db(conn).delete()
+        await _release_mailbox(conn, source.mailbox_number)
+        await MailAccount.filter(id=target.id).using_db(conn).update(updated_at=datetime.now(UTC))
+        target = await MailAccount.get(id=target.id).using_db(conn)
+    return MergeResult(target=target, moved_message_count=moved, deleted_account_id=source_id)

@@ -1,0 +1,40 @@
+"""The GraphQL schema: Query and Mutation assembled from the per-noun modules, with request limits."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry import relay
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+
+from schema.accounts import AccountMutation, AccountQuery
+from schema.context import Context, authenticate_bearer
+from schema.errors import should_mask_error
+from schema.messages import negotiate_language
+
+__all__ = ["Context", "authenticate_bearer", "negotiate_language", "schema"]
+
+MAX_DEPTH = 8
+MAX_ALIASES = 20
+MAX_TOKENS = 2000
+
+
+@strawberry.type
+class Query(AccountQuery):
+    node: relay.Node | None = relay.node(description="Any object by its global ID, or null.")
+
+
+@strawberry.type
+class Mutation(AccountMutation):
+    pass
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    extensions=[
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: MaskErrors(should_mask_error=should_mask_error),
+    ],
+)

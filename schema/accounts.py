@@ -1,0 +1,257 @@
+"""The MailAccount type, its connection, and the account queries and mutations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from enum import Enum
+from typing import Any, Self
+
+import strawberry
+from strawberry import relay
+from strawberry.permission import BasePermission
+from strawberry.types import Info
+
+from resolvers import accounts as ops
+from resolvers.accounts import MailAccount as MailAccountRow
+from resolvers.errors import AccountError, NotFound
+from resolvers.pagination import InvalidPageRequest, encode_cursor
+from schema.context import Context
+from schema.errors import PublicError, UserError, user_error
+from schema.ids import decode_id
+
+__all__ = ["AccountMutation", "AccountQuery", "MailAccount", "WriteScope"]
+
+
+class WriteScope(BasePermission):
+    """Mutations need a token (or dashboard user) with write scope."""
+
+    message = "This token may only read (scope read); mutations need scope write."
+    error_extensions = {"code": "FORBIDDEN"}  # noqa: RUF012 - read by strawberry
+
+    def has_permission(self, source: Any, info: Info[Context, Any], **kwargs: Any) -> bool:
+        return info.context.principal.can_write
+
+
+@strawberry.enum
+class AccountStatus(Enum):
+    ACTIVE = "ACTIVE"
+    INACTIVE = "INACTIVE"
+
+
+@strawberry.type(description="One of the tenant's own addresses with its platform mailbox.")
+class MailAccount(relay.Node):
+    id: relay.NodeID[int]
+    email: str = strawberry.field(description="The address as entered.")
+    sender_name: str = strawberry.field(description="Shown as the name in From: of sent mail.")
+    status: AccountStatus
+    inbound_address: str = strawberry.field(description="p<N>@<MAILBOX_DOMAIN>: forward replies here.")
+    outbound_address: str = strawberry.field(description="p<N>.out@<MAILBOX_DOMAIN>: envelope sender.")
+    created_at: datetime
+    updated_at: datetime
+
+    @strawberry.field(description="Number of stored messages, inbound and outbound.")
+    async def message_count(self, info: Info[Context, Any]) -> int:
+        return await info.context.message_count_loader.load(self.id)
+
+    @classmethod
+    def from_row(cls, row: MailAccountRow, mailbox_domain: str) -> Self:
+        return cls(
+            id=row.id,
+            email=row.email,
+            sender_name=row.sender_name,
+            status=AccountStatus.ACTIVE if row.active else AccountStatus.INACTIVE,
+            inbound_address=f"p{row.mailbox_number}@{mailbox_domain}",
+            outbound_address=f"p{row.mailbox_number}.out@{mailbox_domain}",
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info[Context, Any], node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        context = info.context
+        ids = [int(node_id) if node_id.isdigit() else 0 for node_id in node_ids]
+        rows = {row.id: row for row in await ops.get_accounts(context.tenant_id, ids)}
+        return [
+            cls.from_row(rows[i], context.mailbox_domain) if i in rows else None for i in ids
+        ]
+
+
+@strawberry.type(name="MailAccountConnection")
+class MailAccountConnection(relay.Connection[MailAccount]):
+    total_count: int = strawberry.field(description="Number of accounts matching the filters, all pages.")
+
+
+# --- inputs and payloads -------------------------------------------------------------------------
+
+
+@strawberry.input
+class CreateAccountInput:
+    email: str
+    sender_name: str
+    active: bool = True
+
+
+@strawberry.type
+class CreateAccountPayload:
+    account: MailAccount | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class SetStatusInput:
+    account_id: strawberry.ID
+    status: AccountStatus
+
+
+@strawberry.type
+class SetStatusPayload:
+    account: MailAccount | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class DeleteAccountInput:
+    account_id: strawberry.ID
+    confirm: str = strawberry.field(description="Must repeat the account's email address.")
+
+
+@strawberry.type
+class DeleteAccountPayload:
+    deleted_account_id: strawberry.ID | None = None
+    deleted_message_count: int | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class MergeAccountsInput:
+    source_id: strawberry.ID
+    target_id: strawberry.ID
+    confirm: str = strawberry.field(description="Must repeat the source account's email address.")
+
+
+@strawberry.type
+class MergeAccountsPayload:
+    account: MailAccount | None = strawberry.field(default=None, description="The target account.")
+    moved_message_count: int | None = None
+    deleted_account_id: strawberry.ID | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _account_id(value: str, field: str) -> int:
+    account_id = decode_id(value, "MailAccount")
+    if account_id is None:
+        raise NotFound(field)
+    return account_id
+
+
+def _global_id(account_id: int) -> strawberry.ID:
+    return strawberry.ID(str(relay.GlobalID("MailAccount", str(account_id))))
+
+
+# --- query and mutation ---------------------------------------------------------------------------
+
+
+@strawberry.type
+class AccountQuery:
+    @strawberry.field(description="The tenant's mail accounts, oldest first; `first` is at most 100.")
+    async def accounts(
+        self,
+        info: Info[Context, Any],
+        first: int = 50,
+        after: str | None = None,
+        status: AccountStatus | None = None,
+        search: str | None = None,
+    ) -> MailAccountConnection:
+        context = info.context
+        try:
+            page = await ops.list_accounts(
+                context.tenant_id,
+                first=first,
+                after=after,
+                active=None if status is None else status is AccountStatus.ACTIVE,
+                search=search,
+            )
+        except InvalidPageRequest as exc:
+            raise PublicError(str(exc), "BAD_USER_INPUT") from None
+        edges = [
+            relay.Edge(cursor=encode_cursor(row.id), node=MailAccount.from_row(row, context.mailbox_domain))
+            for row in page.items
+        ]
+        return MailAccountConnection(
+            edges=edges,
+            page_info=relay.PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=page.total_count,
+        )
+
+    @strawberry.field(description="One of the tenant's accounts by its global ID, or null.")
+    async def account(self, info: Info[Context, Any], id: strawberry.ID) -> MailAccount | None:
+        account_id = decode_id(id, "MailAccount")
+        if account_id is None:
+            return None
+        row = await ops.get_account(info.context.tenant_id, account_id)
+        return MailAccount.from_row(row, info.context.mailbox_domain) if row else None
+
+
+@strawberry.type
+class AccountMutation:
+    @strawberry.mutation(permission_classes=[WriteScope])
+    async def create_account(self, info: Info[Context, Any], input: CreateAccountInput) -> CreateAccountPayload:
+        context = info.context
+        try:
+            row = await ops.create_account(context.tenant_id, input.email, input.sender_name, input.active)
+        except AccountError as exc:
+            return CreateAccountPayload(user_errors=[user_error(exc, context.lang)])
+        return CreateAccountPayload(account=MailAccount.from_row(row, context.mailbox_domain))
+
+    @strawberry.mutation(permission_classes=[WriteScope])
+    async def set_status(self, info: Info[Context, Any], input: SetStatusInput) -> SetStatusPayload:
+        context = info.context
+        try:
+            row = await ops.set_status(
+                context.tenant_id,
+                _account_id(input.account_id, "accountId"),
+                input.status is AccountStatus.ACTIVE,
+            )
+        except AccountError as exc:
+            return SetStatusPayload(user_errors=[user_error(exc, context.lang)])
+        return SetStatusPayload(account=MailAccount.from_row(row, context.mailbox_domain))
+
+    @strawberry.mutation(permission_classes=[WriteScope])
+    async def delete_account(self, info: Info[Context, Any], input: DeleteAccountInput) -> DeleteAccountPayload:
+        context = info.context
+        try:
+            result = await ops.delete_account(
+                context.tenant_id, _account_id(input.account_id, "accountId"), input.confirm
+            )
+        except AccountError as exc:
+            return DeleteAccountPayload(user_errors=[user_error(exc, context.lang)])
+        return DeleteAccountPayload(
+            deleted_account_id=_global_id(result.account_id),
+            deleted_message_count=result.deleted_message_count,
+        )
+
+    @strawberry.mutation(permission_classes=[WriteScope])
+    async def merge_accounts(self, info: Info[Context, Any], input: MergeAccountsInput) -> MergeAccountsPayload:
+        context = info.context
+        try:
+            result = await ops.merge_accounts(
+                context.tenant_id,
+                _account_id(input.source_id, "sourceId"),
+                _account_id(input.target_id, "targetId"),
+                input.confirm,
+            )
+        except AccountError as exc:
+            return MergeAccountsPayload(user_errors=[user_error(exc, context.lang)])
+        return MergeAccountsPayload(
+            account=MailAccount.from_row(result.target, context.mailbox_domain),
+            moved_message_count=result.moved_message_count,
+            deleted_account_id=_global_id(result.deleted_account_id),
+        )

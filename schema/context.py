@@ -1,0 +1,38 @@
+"""The per-request context every field reads: who calls, in which language, and fresh loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from strawberry.dataloader import DataLoader
+
+from resolvers.accounts import message_counts
+from resolvers.tokens import Principal, authenticate
+
+__all__ = ["Context", "authenticate_bearer"]
+
+
+async def _load_message_counts(account_ids: list[int]) -> list[int]:
+    counts = await message_counts(account_ids)
+    return [counts[account_id] for account_id in account_ids]
+
+
+@dataclass
+class Context:
+    """Built once per request by the HTTP endpoint or the dashboard."""
+
+    principal: Principal
+    mailbox_domain: str
+    lang: str = "de"
+    message_count_loader: DataLoader[int, int] = field(
+        default_factory=lambda: DataLoader(load_fn=_load_message_counts)
+    )
+
+    @property
+    def tenant_id(self) -> int:
+        return self.principal.tenant_id
+
+
+async def authenticate_bearer(secret: str) -> Principal | None:
+    """The principal for a bearer token (None if unknown or revoked), for front ends outside schema/."""
+    return await authenticate(secret)

@@ -1,0 +1,55 @@
+"""The error contract: `userErrors` on every payload, and top-level errors clients may see."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import strawberry
+from graphql import GraphQLError
+
+from resolvers.errors import AccountError
+from schema.messages import user_error_message
+
+__all__ = ["PublicError", "UserError", "UserErrorCode", "should_mask_error", "user_error"]
+
+
+@strawberry.enum(description="Stable codes of expected failures; clients branch on these, never on text.")
+class UserErrorCode(Enum):
+    INVALID_EMAIL = "INVALID_EMAIL"
+    DUPLICATE_EMAIL = "DUPLICATE_EMAIL"
+    INVALID_SENDER_NAME = "INVALID_SENDER_NAME"
+    NOT_FOUND = "NOT_FOUND"
+    SAME_ACCOUNT = "SAME_ACCOUNT"
+    CONFIRMATION_MISMATCH = "CONFIRMATION_MISMATCH"
+    ACCOUNT_INACTIVE = "ACCOUNT_INACTIVE"
+
+
+@strawberry.type(description="An expected failure of a mutation, with the input field it concerns.")
+class UserError:
+    code: UserErrorCode
+    field: list[str] | None = strawberry.field(description="Path to the input field, e.g. [input, email].")
+    message: str = strawberry.field(description="Human-readable, in the request's language.")
+
+
+def user_error(exc: AccountError, lang: str) -> UserError:
+    """Map a domain exception of resolvers/ to the API's UserError."""
+    return UserError(
+        code=UserErrorCode(exc.code),
+        field=["input", exc.field] if exc.field else None,
+        message=user_error_message(exc.code, lang),
+    )
+
+
+class PublicError(GraphQLError):
+    """A top-level error whose message is meant for the client (limits, bad cursors, scope)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message, extensions={"code": code})
+
+
+def should_mask_error(error: GraphQLError) -> bool:
+    """Hide crashes from clients; keep validation, limit, permission and PublicError messages."""
+    original = error.original_error
+    if original is None or isinstance(original, PublicError | PermissionError):
+        return False
+    return True

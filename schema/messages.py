@@ -1,0 +1,69 @@
+"""The user-facing texts of the API in German (default) and English, and language negotiation."""
+
+from __future__ import annotations
+
+__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "negotiate_language", "user_error_message"]
+
+DEFAULT_LANGUAGE = "de"
+LANGUAGES = ("de", "en")
+
+_USER_ERRORS: dict[str, dict[str, str]] = {
+    "INVALID_EMAIL": {
+        "de": "Bitte geben Sie eine gültige E-Mail-Adresse ein.",
+        "en": "Please enter a valid email address.",
+    },
+    "DUPLICATE_EMAIL": {
+        "de": "Für diese E-Mail-Adresse gibt es bereits einen Mail-Account.",
+        "en": "A mail account with this email address already exists.",
+    },
+    "INVALID_SENDER_NAME": {
+        "de": "Der Absendername muss 1 bis 200 Zeichen lang sein und darf keine Zeilenumbrüche "
+        "oder Steuerzeichen enthalten.",
+        "en": "The sender name must be 1 to 200 characters long and must not contain line breaks "
+        "or control characters.",
+    },
+    "NOT_FOUND": {
+        "de": "Der Mail-Account wurde nicht gefunden.",
+        "en": "The mail account was not found.",
+    },
+    "SAME_ACCOUNT": {
+        "de": "Ein Mail-Account kann nicht mit sich selbst zusammengeführt werden.",
+        "en": "A mail account cannot be merged into itself.",
+    },
+    "CONFIRMATION_MISMATCH": {
+        "de": "Zur Bestätigung bitte die E-Mail-Adresse des Mail-Accounts genau eingeben.",
+        "en": "To confirm, please type the mail account's email address exactly.",
+    },
+    "ACCOUNT_INACTIVE": {
+        "de": "Der Mail-Account ist deaktiviert.",
+        "en": "The mail account is inactive.",
+    },
+}
+
+
+def user_error_message(code: str, lang: str) -> str:
+    """The message for a user error code in `lang` (falls back to German)."""
+    texts = _USER_ERRORS.get(code, {})
+    return texts.get(lang) or texts.get(DEFAULT_LANGUAGE) or code
+
+
+def negotiate_language(accept_language: str | None) -> str:
+    """Pick `de` or `en` from an Accept-Language header; German unless English is preferred."""
+    if not accept_language:
+        return DEFAULT_LANGUAGE
+    best_lang, best_q = DEFAULT_LANGUAGE, -1.0
+    for position, part in enumerate(accept_language.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        primary = tag.strip().lower().split("-")[0]
+        q = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                q = float(params[2:])
+            except ValueError:
+                q = 0.0
+        # Earlier entries win ties, as browsers list them by preference.
+        score = q - position * 1e-6
+        if primary in LANGUAGES and score > best_q:
+            best_lang, best_q = primary, score
+    return best_lang

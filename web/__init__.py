@@ -1,0 +1,1 @@
+"""The HTTP front: the GraphQL endpoint, health check and the dashboard."""

@@ -1,0 +1,102 @@
+"""The Starlette application: `/graphql` behind bearer tokens, `/healthz`, later the dashboard."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from schema import Context, authenticate_bearer, negotiate_language, schema
+
+__all__ = ["WebConfig", "create_app"]
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """What the web front needs from the wiring: settings and two callables it must not build itself."""
+
+    mailbox_domain: str
+    database_ping: Callable[[], Awaitable[None]]
+    lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None
+
+
+class _SchemaEndpoint(GraphQL[Context, None]):
+    """Strawberry's ASGI view; the context was built by `GraphQLRoute` after authentication."""
+
+    async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
+        context: Context = request.scope["state"]["graphql_context"]
+        return context
+
+
+def _unauthorized(message: str) -> JSONResponse:
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer realm="mailaccounts"'},
+    )
+
+
+class GraphQLRoute:
+    """`/graphql`: GraphiQL for a browser's GET, otherwise a bearer token decides tenant and scope."""
+
+    def __init__(self, mailbox_domain: str) -> None:
+        self.mailbox_domain = mailbox_domain
+        self.view = _SchemaEndpoint(schema, graphql_ide="graphiql", allow_queries_via_get=True)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        if request.method == "GET" and "text/html" in request.headers.get("accept", "") and (
+            "query" not in request.query_params
+        ):
+            await self.view(scope, receive, send)
+            return
+        scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            await _unauthorized("Missing bearer token: send Authorization: Bearer <token>.")(scope, receive, send)
+            return
+        principal = await authenticate_bearer(secret.strip())
+        if principal is None:
+            await _unauthorized("Unknown or revoked token.")(scope, receive, send)
+            return
+        scope.setdefault("state", {})["graphql_context"] = Context(
+            principal=principal,
+            mailbox_domain=self.mailbox_domain,
+            lang=negotiate_language(request.headers.get("accept-language")),
+        )
+        await self.view(scope, receive, send)
+
+
+def create_app(config: WebConfig) -> Starlette:
+    """Build the application; the wiring in `mailaccounts.app` supplies database and lifespan."""
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await config.database_ping()
+        except Exception as exc:  # noqa: BLE001 - any failure means "not healthy", with the reason
+            log.warning("health check failed: %s", exc)
+            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "up"})
+
+    return Starlette(
+        routes=[
+            Route("/graphql", GraphQLRoute(config.mailbox_domain), methods=["GET", "POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        middleware=[Middleware(RequestBodyLimitMiddleware, max_body_size=MAX_REQUEST_BYTES)],
+        lifespan=config.lifespan,
+    )
