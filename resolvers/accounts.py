@@ -78,7 +78,7 @@ def normalize_address(email: str, *, field: str = "email") -> NormalizedAddress:
     """Validate an address (syntax only, RFC 5321 lengths, IDN domains) and normalize it."""
     entered = email.strip()
     try:
-        parsed = validate_email(entered, check_deliverability=False, allow_smtputf8=False)
+        parsed = validate_email(entered, check_deliverability=False, allow_smtputf8=False, strict=True)
     except EmailNotValidError as exc:
         raise InvalidEmail(field, reason=str(exc)) from None
     ascii_domain = parsed.ascii_domain.lower()

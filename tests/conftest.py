@@ -1,0 +1,134 @@
+"""Shared fixtures: a real database (SQLite, or PostgreSQL with TEST_DATABASE_URL), the app over ASGI."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+from tortoise import connections
+
+from mailaccounts.app import build_app
+from mailaccounts.database import database, migrate_database
+from mailaccounts.settings import Settings
+from orm.models import Scope
+from resolvers.tokens import create_token
+
+MAILBOX_DOMAIN = "mailbox.example.com"
+# Children first, so a DELETE never trips a RESTRICT foreign key.
+TABLES = ["message_body", "message", "mail_account", "mailbox", "api_token", "tenant"]
+
+async def _admin(url: str, sql: str) -> None:
+    import asyncpg
+
+    parts = urlsplit(url)
+    conn = await asyncpg.connect(
+        host=parts.hostname, port=parts.port or 5432, user=parts.username or "postgres",
+        password=parts.password, database="postgres",
+    )
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh, migrated database for this test run; dropped (PostgreSQL) or in a temp folder (SQLite)."""
+    server = os.environ.get("TEST_DATABASE_URL")
+    if not server:
+        url = f"sqlite://{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+        asyncio.run(migrate_database(url))
+        yield url
+        return
+    name = f"mailaccounts_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    parts = urlsplit(server)
+    url = urlunsplit(parts._replace(path=f"/{name}"))
+    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    try:
+        asyncio.run(migrate_database(url))
+        yield url
+    finally:
+        asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+@pytest.fixture
+def is_postgres(database_url: str) -> bool:
+    return not database_url.startswith("sqlite://")
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[str]:
+    """The database opened for one test and emptied before it."""
+    async with database(database_url):
+        conn = connections.get("default")
+        for table in TABLES:
+            await conn.execute_script(f'DELETE FROM "{table}"')
+        yield database_url
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url, mailbox_domain=MAILBOX_DOMAIN, secret_key="k" * 40
+    )
+
+@pytest.fixture
+async def client(db: str, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the real app (database opened by `db`)."""
+    app = build_app(settings, manage_database=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+@dataclass
+class Api:
+    """Runs GraphQL documents over HTTP as one token would."""
+
+    http: httpx.AsyncClient
+    token: str
+    lang: str | None = None
+
+    async def post(self, query: str, variables: dict[str, Any] | None = None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if self.lang:
+            headers["Accept-Language"] = self.lang
+        return await self.http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+
+    async def __call__(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run a document that must succeed; returns `data`."""
+        response = await self.post(query, variables)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert "errors" not in body, body
+        data: dict[str, Any] = body["data"]
+        return data
+
+    async def errors(self, query: str, variables: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run a document that must fail at the top level; returns `errors`."""
+        response = await self.post(query, variables)
+        assert response.status_code == 200, response.text
+        errors: list[dict[str, Any]] = response.json()["errors"]
+        return errors
+
+@pytest.fixture
+async def api(client: httpx.AsyncClient) -> Api:
+    """A write token of tenant `acme`."""
+    return Api(client, (await create_token("acme", Scope.WRITE)).secret)
+
+@pytest.fixture
+async def reader(client: httpx.AsyncClient) -> Api:
+    """A read token of tenant `acme`."""
+    return Api(client, (await create_token("acme", Scope.READ)).secret)
+
+@pytest.fixture
+async def other(client: httpx.AsyncClient) -> Api:
+    """A write token of another tenant, `globex`."""
+    return Api(client, (await create_token("globex", Scope.WRITE)).secret)
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
