@@ -25,6 +25,4 @@ def build_app(settings: Settings, *, manage_database: bool = True) -> Starlette:
         else:
             yield
 
-    return create_app(
-        WebConfig(mailbox_domain=settings.mailbox_domain, database_ping=ping_database, lifespan=lifespan)
-    )
+    return create_app(WebConfig(mailbox_domain=settings.mailbox_domain, database_ping=ping_database, lifespan=lifespan))

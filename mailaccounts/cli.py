@@ -14,8 +14,10 @@ __all__ = ["main"]
 
 DEMO_TENANT = "demo"
 
+
 class CommandError(Exception):
     """A failure the command reports in one line, without a traceback."""
+
 
 async def _with_database(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
     from mailaccounts.database import database
@@ -26,6 +28,7 @@ async def _with_database(settings: Settings, work: Callable[[], Awaitable[int]])
     except (OSError, ConnectionError) as exc:
         raise CommandError(f"cannot reach the database at DATABASE_URL: {exc}") from exc
 
+
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from mailaccounts.database import migrate_database
 
@@ -35,6 +38,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
         raise CommandError(f"cannot reach the database at DATABASE_URL: {exc}") from exc
     print("migrations applied")
     return 0
+
 
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     from orm.models import Scope
@@ -65,6 +69,7 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     work = {"create": create, "list": listing, "revoke": revoke}[args.token_command]
     return asyncio.run(_with_database(settings, work))
 
+
 async def _create_demo_login(settings: Settings) -> None:
     """On the very first start (no tenant yet) create a demo tenant and print how to use it."""
     from orm.models import Scope, Tenant
@@ -86,13 +91,14 @@ async def _create_demo_login(settings: Settings) -> None:
                 "Try it:",
                 f"    curl -s {base}/graphql -H 'Authorization: Bearer {issued.secret}' \\",
                 "      -H 'Content-Type: application/json' \\",
-                "      -d '{\"query\":\"mutation { createAccount(input: {email: \\\"vertrieb@example.com\\\", "
-                "senderName: \\\"Vertrieb\\\"}) { account { id inboundAddress } userErrors { code message } } }\"}'",
+                '      -d \'{"query":"mutation { createAccount(input: {email: \\"vertrieb@example.com\\", '
+                'senderName: \\"Vertrieb\\"}) { account { id inboundAddress } userErrors { code message } } }"}\'',
                 "",
             ]
         ),
         flush=True,
     )
+
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
@@ -114,6 +120,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(serve())
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mailaccounts", description=__doc__)
@@ -138,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("id", type=int)
     return parser
 
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -149,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mailaccounts: {exc}", file=sys.stderr)
         return 2
     return status
+
 
 if __name__ == "__main__":
     sys.exit(main())

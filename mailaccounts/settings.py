@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import ip_address
-from collections.abc import Mapping
 
-__all__ = ["Settings", "SettingsError", "load_settings", "SETTINGS_HELP"]
+__all__ = ["SETTINGS_HELP", "Settings", "SettingsError", "load_settings"]
 
 
 class SettingsError(Exception):
@@ -17,11 +17,19 @@ class SettingsError(Exception):
 
 # name, default, description: the README's settings table is generated from this list
 SETTINGS_HELP: list[tuple[str, str, str]] = [
-    ("DATABASE_URL", "sqlite://data/mailaccounts.sqlite3", "Tortoise database URL (`sqlite://PATH` or `postgres://user:pw@host:port/db`)"),
+    (
+        "DATABASE_URL",
+        "sqlite://data/mailaccounts.sqlite3",
+        "database URL: `sqlite://PATH` or `postgres://user:pw@host:port/db`",
+    ),
     ("HOST", "127.0.0.1", "address the HTTP server listens on"),
     ("PORT", "8000", "HTTP port"),
     ("MAILBOX_DOMAIN", "mailbox.example.com", "domain of the platform mailboxes `pN@…` and `pN.out@…`"),
-    ("SECRET_KEY", "(required for `serve`; `make run` generates one in `data/secret.key`)", "signs sessions and encrypts SMTP passwords; at least 32 characters"),
+    (
+        "SECRET_KEY",
+        "none: required by `serve` (`make run` generates `data/secret.key`)",
+        "signs sessions and encrypts SMTP passwords; at least 32 characters",
+    ),
     ("LOG_LEVEL", "INFO", "Python log level"),
 ]
 

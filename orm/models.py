@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -103,7 +104,7 @@ class MailAccount(Model):
     mailbox_number = fields.IntField(unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
-    spf_report = fields.JSONField(null=True)
+    spf_report: Any = fields.JSONField(null=True)
     spf_checked_at = fields.DatetimeField(null=True)
     smtp_host = fields.CharField(max_length=253, null=True)
     smtp_port = fields.IntField(null=True)

@@ -107,9 +107,11 @@ async def create_account(tenant_id: int, email: str, sender_name: str, active: b
     name = validate_sender_name(sender_name)
     try:
         async with in_transaction() as conn:
-            if await MailAccount.filter(
-                tenant_id=tenant_id, email_normalized=address.normalized
-            ).using_db(conn).exists():
+            if (
+                await MailAccount.filter(tenant_id=tenant_id, email_normalized=address.normalized)
+                .using_db(conn)
+                .exists()
+            ):
                 raise DuplicateEmail("email")
             mailbox = await Mailbox.create(tenant_id=tenant_id, using_db=conn)
             return await MailAccount.create(
@@ -183,9 +185,7 @@ def _confirms(confirm: str, account: MailAccount) -> bool:
     return bool(typed) and typed in (account.email.casefold(), account.email_normalized.casefold())
 
 
-async def _lock_accounts(
-    conn: BaseDBAsyncClient, tenant_id: int, account_ids: Iterable[int]
-) -> dict[int, MailAccount]:
+async def _lock_accounts(conn: BaseDBAsyncClient, tenant_id: int, account_ids: Iterable[int]) -> dict[int, MailAccount]:
     """Lock the tenant's accounts in ascending id order (FOR UPDATE), so two merges cannot deadlock.
 
     Plain FOR UPDATE, not FOR NO KEY UPDATE: only it makes a concurrent insert of a message that
@@ -212,7 +212,10 @@ async def delete_account(tenant_id: int, account_id: int, confirm: str) -> Delet
             raise NotFound("accountId")
         if not _confirms(confirm, account):
             raise ConfirmationMismatch("confirm")
-        deleted_messages = await Message.filter(account_id=account.id).using_db(conn).delete()
+        messages = Message.filter(account_id=account.id).using_db(conn)
+        # Counted apart: SQLite's row count of the DELETE includes the cascaded message bodies.
+        deleted_messages = await messages.count()
+        await messages.delete()
         await MailAccount.filter(id=account.id).using_db(conn).delete()
         await _release_mailbox(conn, account.mailbox_number)
     return DeleteResult(account_id=account_id, deleted_message_count=deleted_messages)
@@ -237,5 +240,5 @@ async def merge_accounts(tenant_id: int, source_id: int, target_id: int, confirm
         await MailAccount.filter(id=source.id).using_db(conn).delete()
         await _release_mailbox(conn, source.mailbox_number)
         await MailAccount.filter(id=target.id).using_db(conn).update(updated_at=datetime.now(UTC))
-        target = await MailAccount.get(id=target.id).using_db(conn)
+        target = await MailAccount.get(id=target.id, using_db=conn)
     return MergeResult(target=target, moved_message_count=moved, deleted_account_id=source_id)

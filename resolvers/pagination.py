@@ -46,9 +46,7 @@ def decode_cursor(cursor: str) -> int:
         raise InvalidPageRequest(f"invalid cursor {cursor!r}") from None
 
 
-async def paginate(
-    query: QuerySet[T], *, first: int, after: str | None, descending: bool = False
-) -> Page[T]:
+async def paginate(query: QuerySet[T], *, first: int, after: str | None, descending: bool = False) -> Page[T]:
     """Fetch `first` rows of `query` after the cursor `after`, ordered by id, in two statements."""
     if not 0 <= first <= MAX_PAGE_SIZE:
         raise InvalidPageRequest(f"first must be between 0 and {MAX_PAGE_SIZE}")

@@ -92,9 +92,9 @@ async def authenticate(secret: str) -> Principal | None:
     """The principal behind a bearer token, or None when it is unknown or revoked."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
-    token = await ApiToken.filter(token_hash=hash_token(secret), revoked_at__isnull=True).select_related(
-        "tenant"
-    ).first()
+    token = (
+        await ApiToken.filter(token_hash=hash_token(secret), revoked_at__isnull=True).select_related("tenant").first()
+    )
     if token is None:
         return None
     now = datetime.now(UTC)

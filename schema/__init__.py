@@ -7,11 +7,12 @@ from strawberry import relay
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 
 from schema.accounts import AccountMutation, AccountQuery
-from schema.context import Context, authenticate_bearer
+from schema.context import Context, Outbox, authenticate_bearer
 from schema.errors import should_mask_error
+from schema.mail import MailMutation, MailQuery
 from schema.messages import negotiate_language
 
-__all__ = ["Context", "authenticate_bearer", "negotiate_language", "schema"]
+__all__ = ["Context", "Outbox", "authenticate_bearer", "negotiate_language", "schema"]
 
 MAX_DEPTH = 8
 MAX_ALIASES = 20
@@ -19,12 +20,12 @@ MAX_TOKENS = 2000
 
 
 @strawberry.type
-class Query(AccountQuery):
+class Query(AccountQuery, MailQuery):
     node: relay.Node | None = relay.node(description="Any object by its global ID, or null.")
 
 
 @strawberry.type
-class Mutation(AccountMutation):
+class Mutation(AccountMutation, MailMutation):
     pass
 
 

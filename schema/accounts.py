@@ -74,9 +74,7 @@ class MailAccount(relay.Node):
         context = info.context
         ids = [int(node_id) if node_id.isdigit() else 0 for node_id in node_ids]
         rows = {row.id: row for row in await ops.get_accounts(context.tenant_id, ids)}
-        return [
-            cls.from_row(rows[i], context.mailbox_domain) if i in rows else None for i in ids
-        ]
+        return [cls.from_row(rows[i], context.mailbox_domain) if i in rows else None for i in ids]
 
 
 @strawberry.type(name="MailAccountConnection")
@@ -160,7 +158,7 @@ class AccountQuery:
     async def accounts(
         self,
         info: Info[Context, Any],
-        first: int = 50,
+        first: int | None = 50,
         after: str | None = None,
         status: AccountStatus | None = None,
         search: str | None = None,
@@ -169,7 +167,7 @@ class AccountQuery:
         try:
             page = await ops.list_accounts(
                 context.tenant_id,
-                first=first,
+                first=50 if first is None else first,
                 after=after,
                 active=None if status is None else status is AccountStatus.ACTIVE,
                 search=search,

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from strawberry.dataloader import DataLoader
 
 from resolvers.accounts import message_counts
+from resolvers.sending import Outbox
 from resolvers.tokens import Principal, authenticate
 
-__all__ = ["Context", "authenticate_bearer"]
+__all__ = ["Context", "Outbox", "authenticate_bearer"]
 
 
 async def _load_message_counts(account_ids: list[int]) -> list[int]:
@@ -24,9 +25,9 @@ class Context:
     principal: Principal
     mailbox_domain: str
     lang: str = "de"
-    message_count_loader: DataLoader[int, int] = field(
-        default_factory=lambda: DataLoader(load_fn=_load_message_counts)
-    )
+    # How sendMessage reaches an SMTP server; None where the front end cannot send (sendMessage errors).
+    outbox: Outbox | None = None
+    message_count_loader: DataLoader[int, int] = field(default_factory=lambda: DataLoader(load_fn=_load_message_counts))
 
     @property
     def tenant_id(self) -> int:

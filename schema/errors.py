@@ -22,6 +22,11 @@ class UserErrorCode(Enum):
     SAME_ACCOUNT = "SAME_ACCOUNT"
     CONFIRMATION_MISMATCH = "CONFIRMATION_MISMATCH"
     ACCOUNT_INACTIVE = "ACCOUNT_INACTIVE"
+    INVALID_RECIPIENT = "INVALID_RECIPIENT"
+    INVALID_SUBJECT = "INVALID_SUBJECT"
+    INVALID_IN_REPLY_TO = "INVALID_IN_REPLY_TO"
+    SEND_FAILED = "SEND_FAILED"
+    INVALID_SMTP_SERVER = "INVALID_SMTP_SERVER"
 
 
 @strawberry.type(description="An expected failure of a mutation, with the input field it concerns.")
@@ -48,8 +53,8 @@ class PublicError(GraphQLError):
 
 
 def should_mask_error(error: GraphQLError) -> bool:
-    """Hide crashes from clients; keep validation, limit, permission and PublicError messages."""
-    original = error.original_error
-    if original is None or isinstance(original, PublicError | PermissionError):
-        return False
-    return True
+    """Hide crashes from clients; keep validation and limit errors and errors raised on purpose.
+
+    Errors raised on purpose are GraphQLErrors: our PublicError and Strawberry's permission error.
+    """
+    return error.original_error is not None and not isinstance(error.original_error, GraphQLError)

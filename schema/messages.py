@@ -38,6 +38,26 @@ _USER_ERRORS: dict[str, dict[str, str]] = {
         "de": "Der Mail-Account ist deaktiviert.",
         "en": "The mail account is inactive.",
     },
+    "INVALID_RECIPIENT": {
+        "de": "Bitte geben Sie gültige Empfängeradressen ein (höchstens 100).",
+        "en": "Please enter valid recipient addresses (at most 100).",
+    },
+    "INVALID_SUBJECT": {
+        "de": "Der Betreff darf höchstens 998 Zeichen lang sein und keine Zeilenumbrüche oder Steuerzeichen enthalten.",
+        "en": "The subject must be at most 998 characters long and must not contain line breaks or control characters.",
+    },
+    "INVALID_IN_REPLY_TO": {
+        "de": "Die Nachricht, auf die geantwortet wird, wurde nicht gefunden oder die Message-ID ist ungültig.",
+        "en": "The message replied to was not found, or the Message-ID is invalid.",
+    },
+    "SEND_FAILED": {
+        "de": "Der SMTP-Server hat die Nachricht nicht angenommen; sie wurde nicht gesendet. Antwort des Servers:",
+        "en": "The SMTP server did not accept the message; it was not sent. The server answered:",
+    },
+    "INVALID_SMTP_SERVER": {
+        "de": "Bitte prüfen Sie die Angaben zum SMTP-Server (Host, Port, Benutzername und Passwort).",
+        "en": "Please check the SMTP server details (host, port, username and password).",
+    },
 }
 
 

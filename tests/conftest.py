@@ -25,18 +25,23 @@ MAILBOX_DOMAIN = "mailbox.example.com"
 # Children first, so a DELETE never trips a RESTRICT foreign key.
 TABLES = ["message_body", "message", "mail_account", "mailbox", "api_token", "tenant"]
 
+
 async def _admin(url: str, sql: str) -> None:
     import asyncpg
 
     parts = urlsplit(url)
     conn = await asyncpg.connect(
-        host=parts.hostname, port=parts.port or 5432, user=parts.username or "postgres",
-        password=parts.password, database="postgres",
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=parts.username or "postgres",
+        password=parts.password,
+        database="postgres",
     )
     try:
         await conn.execute(sql)
     finally:
         await conn.close()
+
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -57,9 +62,11 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
+
 @pytest.fixture
 def is_postgres(database_url: str) -> bool:
     return not database_url.startswith("sqlite://")
+
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[str]:
@@ -70,11 +77,11 @@ async def db(database_url: str) -> AsyncIterator[str]:
             await conn.execute_script(f'DELETE FROM "{table}"')
         yield database_url
 
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url, mailbox_domain=MAILBOX_DOMAIN, secret_key="k" * 40
-    )
+    return Settings(database_url=database_url, mailbox_domain=MAILBOX_DOMAIN, secret_key="k" * 40)
+
 
 @pytest.fixture
 async def client(db: str, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
@@ -83,6 +90,7 @@ async def client(db: str, settings: Settings) -> AsyncIterator[httpx.AsyncClient
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
 
 @dataclass
 class Api:
@@ -114,20 +122,24 @@ class Api:
         errors: list[dict[str, Any]] = response.json()["errors"]
         return errors
 
+
 @pytest.fixture
 async def api(client: httpx.AsyncClient) -> Api:
     """A write token of tenant `acme`."""
     return Api(client, (await create_token("acme", Scope.WRITE)).secret)
+
 
 @pytest.fixture
 async def reader(client: httpx.AsyncClient) -> Api:
     """A read token of tenant `acme`."""
     return Api(client, (await create_token("acme", Scope.READ)).secret)
 
+
 @pytest.fixture
 async def other(client: httpx.AsyncClient) -> Api:
     """A write token of another tenant, `globex`."""
     return Api(client, (await create_token("globex", Scope.WRITE)).secret)
+
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from schema import Context, authenticate_bearer, negotiate_language, schema
+from schema import Context, Outbox, authenticate_bearer, negotiate_language, schema
 
 __all__ = ["WebConfig", "create_app"]
 
@@ -33,6 +33,7 @@ class WebConfig:
     mailbox_domain: str
     database_ping: Callable[[], Awaitable[None]]
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None
+    outbox: Outbox | None = None
 
 
 class _SchemaEndpoint(GraphQL[Context, None]):
@@ -54,16 +55,19 @@ def _unauthorized(message: str) -> JSONResponse:
 class GraphQLRoute:
     """`/graphql`: GraphiQL for a browser's GET, otherwise a bearer token decides tenant and scope."""
 
-    def __init__(self, mailbox_domain: str) -> None:
+    def __init__(self, mailbox_domain: str, outbox: Outbox | None = None) -> None:
         self.mailbox_domain = mailbox_domain
+        self.outbox = outbox
         self.view = _SchemaEndpoint(schema, graphql_ide="graphiql", allow_queries_via_get=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        if request.method == "GET" and "text/html" in request.headers.get("accept", "") and (
-            "query" not in request.query_params
+        if (
+            request.method == "GET"
+            and "text/html" in request.headers.get("accept", "")
+            and ("query" not in request.query_params)
         ):
-            await self.view(scope, receive, send)
+            await (await self.view.render_graphql_ide(request))(scope, receive, send)
             return
         scheme, _, secret = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
@@ -77,6 +81,7 @@ class GraphQLRoute:
             principal=principal,
             mailbox_domain=self.mailbox_domain,
             lang=negotiate_language(request.headers.get("accept-language")),
+            outbox=self.outbox,
         )
         await self.view(scope, receive, send)
 
@@ -87,14 +92,14 @@ def create_app(config: WebConfig) -> Starlette:
     async def healthz(request: Request) -> Response:
         try:
             await config.database_ping()
-        except Exception as exc:  # noqa: BLE001 - any failure means "not healthy", with the reason
+        except Exception as exc:
             log.warning("health check failed: %s", exc)
             return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
         return JSONResponse({"status": "ok", "database": "up"})
 
     return Starlette(
         routes=[
-            Route("/graphql", GraphQLRoute(config.mailbox_domain), methods=["GET", "POST"]),
+            Route("/graphql", GraphQLRoute(config.mailbox_domain, config.outbox), methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
         middleware=[Middleware(RequestBodyLimitMiddleware, max_body_size=MAX_REQUEST_BYTES)],

@@ -1,0 +1,361 @@
+"""Async DNS client for the SPF engine: TTL cache, negative caching and in-flight de-duplication."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import socket
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import dns.asyncquery
+import dns.asyncresolver
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdata
+import dns.rdatatype
+import dns.rdtypes.ANY.MX
+import dns.rdtypes.ANY.PTR
+import dns.rdtypes.ANY.SOA
+import dns.rdtypes.IN.A
+import dns.rdtypes.IN.AAAA
+import dns.rdtypes.txtbase
+
+__all__ = [
+    "DnsAnswer",
+    "DnsClient",
+    "DnsKind",
+    "DnsStats",
+    "to_dns_name",
+]
+
+RdataType = dns.rdatatype.RdataType
+
+
+class DnsKind(enum.Enum):
+    """What kind of result a DNS question produced."""
+
+    ANSWER = "answer"
+    NXDOMAIN = "nxdomain"
+    NODATA = "nodata"
+    SERVFAIL = "servfail"  # SERVFAIL/REFUSED/other error rcodes or unusable responses
+    TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class DnsAnswer:
+    """The outcome of one question: its kind, the records (answers only) and the TTL used for caching."""
+
+    name: str
+    rdtype: RdataType
+    kind: DnsKind
+    records: tuple[dns.rdata.Rdata, ...] = ()
+    ttl: int = 0
+    error: str = ""
+
+    @property
+    def is_void(self) -> bool:
+        """True for NXDOMAIN and NODATA, the "void lookups" of RFC 7208 4.6.4."""
+        return self.kind in (DnsKind.NXDOMAIN, DnsKind.NODATA)
+
+    @property
+    def is_temporary_error(self) -> bool:
+        """True for server failures and timeouts."""
+        return self.kind in (DnsKind.SERVFAIL, DnsKind.TIMEOUT)
+
+    def texts(self) -> list[bytes]:
+        """TXT/SPF records, each with its character-strings joined without separator."""
+        return [
+            b"".join(rd.strings) for rd in self.records if isinstance(rd, dns.rdtypes.txtbase.TXTBase)
+        ]
+
+    def addresses(self) -> list[str]:
+        """The addresses of A/AAAA records."""
+        return [
+            rd.address
+            for rd in self.records
+            if isinstance(rd, (dns.rdtypes.IN.A.A, dns.rdtypes.IN.AAAA.AAAA))
+        ]
+
+    def mx_hosts(self) -> list[tuple[int, str]]:
+        """(preference, exchange) pairs in answer order; the root exchange (null MX) is ``""``."""
+        return [
+            (rd.preference, _name_text(rd.exchange))
+            for rd in self.records
+            if isinstance(rd, dns.rdtypes.ANY.MX.MX)
+        ]
+
+    def ptr_names(self) -> list[str]:
+        """The target names of PTR records in answer order."""
+        return [_name_text(rd.target) for rd in self.records if isinstance(rd, dns.rdtypes.ANY.PTR.PTR)]
+
+
+@dataclass(slots=True)
+class DnsStats:
+    """Counters for benchmarks and diagnostics."""
+
+    queries_sent: int = 0
+    tcp_fallbacks: int = 0
+    cache_hits: int = 0
+    inflight_joins: int = 0
+    questions: set[tuple[dns.name.Name, RdataType]] = field(default_factory=set)
+
+    @property
+    def distinct_questions(self) -> int:
+        """How many different (name, type) pairs went to the network."""
+        return len(self.questions)
+
+
+@dataclass(slots=True)
+class _CacheEntry:
+    answer: DnsAnswer
+    expires: float
+
+
+@dataclass(slots=True)
+class _Flight:
+    task: asyncio.Task[DnsAnswer]
+    waiters: int = 0
+
+
+class _TemporaryFailure(Exception):
+    def __init__(self, kind: DnsKind, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+def _name_text(name: dns.name.Name) -> str:
+    if name == dns.name.root:
+        return ""
+    return name.to_text(omit_final_dot=True)
+
+
+def to_dns_name(text: str) -> dns.name.Name | None:
+    """Turn a domain string into an absolute name, or None when it is not a valid DNS name.
+
+    Labels are taken literally (no backslash escapes), so SPF macro results such as
+    ``foo:bar/baz.example.com`` survive; empty labels and labels over 63 octets are invalid.
+    """
+    if text.endswith("."):
+        text = text[:-1]
+    if not text:
+        return None
+    try:
+        labels = [label.encode("ascii") for label in text.split(".")]
+    except UnicodeEncodeError:
+        try:
+            return dns.name.from_text(text, origin=dns.name.root)
+        except (dns.exception.DNSException, UnicodeError, ValueError):
+            return None
+    if any(not label or len(label) > 63 for label in labels):
+        return None
+    try:
+        return dns.name.Name([*labels, b""])
+    except dns.exception.DNSException:
+        return None
+
+
+def _system_nameservers() -> list[tuple[str, int]]:
+    resolver = dns.asyncresolver.Resolver()
+    return [(str(ns), resolver.port) for ns in resolver.nameservers]
+
+
+class DnsClient:
+    """An async stub resolver with a TTL-respecting cache shared by every check that uses it.
+
+    ``nameservers`` is a list of ``(host, port)``; without it the system configuration
+    (``/etc/resolv.conf`` through ``dns.asyncresolver.Resolver``) is used. Each question is
+    sent over UDP (EDNS, payload ``edns_payload``), retried until ``lifetime`` and repeated
+    over TCP when the answer is truncated. Answers, NXDOMAIN and NODATA are cached (negative
+    answers for the SOA minimum, or ``negative_ttl`` without SOA); temporary failures are not.
+    Concurrent identical questions share one network exchange.
+    """
+
+    def __init__(
+        self,
+        nameservers: Sequence[tuple[str, int]] | None = None,
+        *,
+        timeout: float = 2.0,
+        lifetime: float = 5.0,
+        edns_payload: int | None = 1232,
+        negative_ttl: int = 30,
+        max_ttl: int = 86400,
+        max_entries: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.nameservers: list[tuple[str, int]] = (
+            list(nameservers) if nameservers else _system_nameservers()
+        )
+        if not self.nameservers:
+            raise ValueError("no nameservers configured")
+        self.timeout = timeout
+        self.lifetime = lifetime
+        self.edns_payload = edns_payload
+        self.negative_ttl = negative_ttl
+        self.max_ttl = max_ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        self._cache: dict[tuple[dns.name.Name, RdataType], _CacheEntry] = {}
+        self._inflight: dict[tuple[dns.name.Name, RdataType], _Flight] = {}
+        self.stats = DnsStats()
+
+    def clear_cache(self) -> None:
+        """Forget every cached answer."""
+        self._cache.clear()
+
+    def reset_stats(self) -> None:
+        """Set all counters back to zero."""
+        self.stats = DnsStats()
+
+    async def query(self, name: str, rdtype: RdataType | str) -> DnsAnswer:
+        """Answer one question from the cache or the network; never raises for DNS failures.
+
+        An invalid name (empty label, label over 63 octets) yields NXDOMAIN without a query.
+        """
+        qtype = RdataType.make(rdtype)
+        qname = to_dns_name(name)
+        if qname is None:
+            return DnsAnswer(name, qtype, DnsKind.NXDOMAIN, error="invalid domain name")
+        key = (qname, qtype)
+        entry = self._cache.get(key)
+        if entry is not None:
+            if entry.expires > self._clock():
+                self.stats.cache_hits += 1
+                return entry.answer
+            del self._cache[key]
+        flight = self._inflight.get(key)
+        if flight is None:
+            flight = _Flight(asyncio.create_task(self._fetch(qname, qtype, name)))
+            self._inflight[key] = flight
+            flight.task.add_done_callback(lambda _task: self._forget_flight(key, flight))
+        else:
+            self.stats.inflight_joins += 1
+        flight.waiters += 1
+        try:
+            return await asyncio.shield(flight.task)
+        except asyncio.CancelledError:
+            # The last waiter to give up cancels the exchange so that nothing keeps running.
+            if flight.waiters == 1 and not flight.task.done():
+                flight.task.cancel()
+            raise
+        finally:
+            flight.waiters -= 1
+
+    async def query_many(
+        self, questions: Iterable[tuple[str, RdataType | str]]
+    ) -> list[DnsAnswer]:
+        """Ask several questions concurrently; answers come back in the order asked."""
+        return list(await asyncio.gather(*(self.query(n, t) for n, t in questions)))
+
+    def _forget_flight(self, key: tuple[dns.name.Name, RdataType], flight: _Flight) -> None:
+        if self._inflight.get(key) is flight:
+            del self._inflight[key]
+
+    async def _fetch(self, qname: dns.name.Name, qtype: RdataType, text: str) -> DnsAnswer:
+        self.stats.questions.add((qname, qtype))
+        try:
+            response = await self._exchange(qname, qtype)
+        except _TemporaryFailure as failure:
+            return DnsAnswer(text, qtype, failure.kind, error=failure.reason)
+        answer = self._interpret(response, qtype, text)
+        if answer.ttl > 0 and not answer.is_temporary_error:
+            if len(self._cache) >= self.max_entries:
+                self._evict()
+            self._cache[(qname, qtype)] = _CacheEntry(answer, self._clock() + answer.ttl)
+        return answer
+
+    def _evict(self) -> None:
+        now = self._clock()
+        expired = [key for key, entry in self._cache.items() if entry.expires <= now]
+        for key in expired:
+            del self._cache[key]
+        # Still full: drop the oldest tenth (dicts keep insertion order).
+        if len(self._cache) >= self.max_entries:
+            for key in list(self._cache)[: max(1, self.max_entries // 10)]:
+                del self._cache[key]
+
+    def _interpret(self, response: dns.message.Message, qtype: RdataType, text: str) -> DnsAnswer:
+        if not isinstance(response, dns.message.QueryMessage):
+            return DnsAnswer(text, qtype, DnsKind.SERVFAIL, error="not a query response")
+        try:
+            chain = response.resolve_chaining()
+        except dns.exception.DNSException as exc:
+            return DnsAnswer(text, qtype, DnsKind.SERVFAIL, error=f"unusable answer: {exc!r}")
+        if chain.answer is not None:
+            return DnsAnswer(
+                text, qtype, DnsKind.ANSWER, tuple(chain.answer), min(chain.minimum_ttl, self.max_ttl)
+            )
+        kind = DnsKind.NXDOMAIN if response.rcode() == dns.rcode.NXDOMAIN else DnsKind.NODATA
+        ttl = self.negative_ttl
+        for rrset in response.authority:
+            if rrset.rdtype == dns.rdatatype.SOA:
+                soa = rrset[0]
+                if isinstance(soa, dns.rdtypes.ANY.SOA.SOA):
+                    ttl = min(rrset.ttl, soa.minimum)
+                break
+        return DnsAnswer(text, qtype, kind, (), min(ttl, self.max_ttl))
+
+    async def _exchange(self, qname: dns.name.Name, qtype: RdataType) -> dns.message.Message:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.lifetime
+        failures: dict[int, str] = {}
+        attempt = 0
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise _TemporaryFailure(DnsKind.TIMEOUT, f"no answer within {self.lifetime}s")
+            index = attempt % len(self.nameservers)
+            attempt += 1
+            if index in failures:
+                if len(failures) == len(self.nameservers):
+                    raise _TemporaryFailure(DnsKind.SERVFAIL, "; ".join(failures.values()))
+                continue
+            host, port = self.nameservers[index]
+            query = dns.message.make_query(
+                qname,
+                qtype,
+                use_edns=0 if self.edns_payload else False,
+                payload=self.edns_payload,
+            )
+            self.stats.queries_sent += 1
+            try:
+                response = await self._udp(query, host, port, min(self.timeout, remaining))
+                if response.flags & dns.flags.TC:
+                    self.stats.tcp_fallbacks += 1
+                    self.stats.queries_sent += 1
+                    response = await dns.asyncquery.tcp(
+                        query, host, timeout=max(deadline - loop.time(), 0.001), port=port
+                    )
+            except (TimeoutError, dns.exception.Timeout):
+                continue
+            except (OSError, dns.exception.DNSException, EOFError) as exc:
+                failures[index] = f"{host}:{port}: {exc!r}"
+                continue
+            rcode = response.rcode()
+            if rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+                return response
+            failures[index] = f"{host}:{port}: {dns.rcode.to_text(rcode)}"
+
+    async def _udp(
+        self, query: dns.message.Message, host: str, port: int, timeout: float
+    ) -> dns.message.Message:
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)
+            sock.connect((host, port))
+            await loop.sock_sendall(sock, query.to_wire())
+            async with asyncio.timeout(timeout):
+                while True:
+                    data = await loop.sock_recv(sock, 65535)
+                    try:
+                        response = dns.message.from_wire(data)
+                    except dns.exception.DNSException:
+                        continue  # garbage on our port: keep waiting for the real answer
+                    if query.is_response(response):
+                        return response

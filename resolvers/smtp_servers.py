@@ -1,0 +1,162 @@
+"""An account's own SMTP server: set, clear, read back without the password, and the encrypted password."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from orm.models import MailAccount, SmtpSecurity
+from resolvers.errors import AccountError, NotFound
+
+__all__ = [
+    "InvalidSmtpServer",
+    "SmtpSecurity",
+    "SmtpServerSettings",
+    "SmtpServerUnreadable",
+    "clear_smtp_server",
+    "decrypt_password",
+    "encrypt_password",
+    "has_own_smtp_server",
+    "set_smtp_server",
+    "smtp_server_of",
+]
+
+_HOST = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+_IPV6 = re.compile(r"^\[?[0-9A-Fa-f:.]{2,45}\]?$")
+USERNAME_MAX = 320
+PASSWORD_MAX = 1000
+
+
+class InvalidSmtpServer(AccountError):
+    code = "INVALID_SMTP_SERVER"
+
+
+class SmtpServerUnreadable(AccountError):
+    """The stored password cannot be decrypted (SECRET_KEY changed): the server must be set again."""
+
+    code = "INVALID_SMTP_SERVER"
+
+
+@dataclass(frozen=True)
+class SmtpServerSettings:
+    """An account's own SMTP server as the API shows it: never with the password."""
+
+    host: str
+    port: int
+    security: SmtpSecurity
+    username: str | None
+
+
+def _fernet(secret_key: str) -> Fernet:
+    """Fernet with a key derived from SECRET_KEY (SHA-256, urlsafe base64)."""
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(secret_key.encode()).digest()))
+
+
+def encrypt_password(secret_key: str, password: str) -> str:
+    """Encrypt an SMTP password for storage (authenticated encryption, fresh IV each time)."""
+    return _fernet(secret_key).encrypt(password.encode()).decode("ascii")
+
+
+def decrypt_password(secret_key: str, token: str) -> str:
+    """Decrypt a stored SMTP password; SmtpServerUnreadable when SECRET_KEY changed since."""
+    try:
+        return _fernet(secret_key).decrypt(token.encode("ascii")).decode()
+    except (InvalidToken, ValueError):
+        raise SmtpServerUnreadable("password") from None
+
+
+def smtp_server_of(account: MailAccount) -> SmtpServerSettings | None:
+    """The account's own SMTP server, or None when it sends through the platform relay."""
+    if not account.smtp_host or account.smtp_port is None or account.smtp_security is None:
+        return None
+    return SmtpServerSettings(
+        host=account.smtp_host,
+        port=account.smtp_port,
+        security=SmtpSecurity(account.smtp_security),
+        username=account.smtp_username,
+    )
+
+
+def has_own_smtp_server(account: MailAccount) -> bool:
+    """Whether the account sends through its own SMTP server (then the platform SPF include is not needed)."""
+    return smtp_server_of(account) is not None
+
+
+def _printable(value: str) -> bool:
+    return not any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") for ch in value)
+
+
+def _validate_host(host: str) -> str:
+    host = host.strip()
+    if not (_HOST.match(host) or (":" in host and _IPV6.match(host))):
+        raise InvalidSmtpServer("host")
+    return host.strip("[]").rstrip(".").lower()
+
+
+async def set_smtp_server(
+    tenant_id: int,
+    account_id: int,
+    *,
+    secret_key: str,
+    host: str,
+    port: int,
+    security: SmtpSecurity,
+    username: str | None,
+    password: str | None,
+) -> MailAccount:
+    """Route the account's mail through its own server; the password is stored Fernet-encrypted.
+
+    Without a username the server is used without AUTH. With a username and no password, a password
+    stored before for the same username is kept.
+    """
+    account = await MailAccount.get_or_none(tenant_id=tenant_id, id=account_id)
+    if account is None:
+        raise NotFound("accountId")
+    clean_host = _validate_host(host)
+    if not 1 <= port <= 65535:
+        raise InvalidSmtpServer("port")
+    user = (username or "").strip() or None
+    if user is not None and (len(user) > USERNAME_MAX or not _printable(user)):
+        raise InvalidSmtpServer("username")
+    encrypted: str | None = None
+    if user is not None:
+        if password:
+            if len(password) > PASSWORD_MAX or not _printable(password):
+                raise InvalidSmtpServer("password")
+            encrypted = encrypt_password(secret_key, password)
+        elif account.smtp_username == user and account.smtp_password_encrypted:
+            encrypted = account.smtp_password_encrypted
+        else:
+            raise InvalidSmtpServer("password")
+    elif password:
+        raise InvalidSmtpServer("username")
+    await MailAccount.filter(id=account.id).update(
+        smtp_host=clean_host,
+        smtp_port=port,
+        smtp_security=security,
+        smtp_username=user,
+        smtp_password_encrypted=encrypted,
+        updated_at=datetime.now(UTC),
+    )
+    return await MailAccount.get(id=account.id)
+
+
+async def clear_smtp_server(tenant_id: int, account_id: int) -> MailAccount:
+    """Send through the platform relay again; the stored server and password are removed."""
+    updated = await MailAccount.filter(tenant_id=tenant_id, id=account_id).update(
+        smtp_host=None,
+        smtp_port=None,
+        smtp_security=None,
+        smtp_username=None,
+        smtp_password_encrypted=None,
+        updated_at=datetime.now(UTC),
+    )
+    if not updated:
+        raise NotFound("accountId")
+    return await MailAccount.get(id=account_id)

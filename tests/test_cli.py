@@ -1,0 +1,138 @@
+"""The `mailaccounts` command: migrate, token management, serve with health check, settings errors."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+CLI = [sys.executable, "-m", "mailaccounts.cli"]
+
+
+def run(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=60)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A fresh SQLite database in a temp folder; the CLI tests always run on SQLite."""
+    return {
+        **os.environ,
+        "DATABASE_URL": f"sqlite://{tmp_path}/cli/mailaccounts.sqlite3",
+        "SECRET_KEY": "s" * 40,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_token_lifecycle(env: dict[str, str]) -> None:
+    """token create prints the token alone on the last line; list shows it; revoke revokes it once."""
+    run("migrate", env=env)
+    created = run("token", "create", "--tenant", "acme", "--scope", "read", "--name", "Partner X", env=env)
+    token = created.stdout.strip().splitlines()[-1]
+    assert token.startswith("mat_") and " " not in token
+    listing = run("token", "list", "--tenant", "acme", env=env).stdout
+    assert "acme\tread\tPartner X" in listing and "active" in listing
+    assert token not in listing
+    token_id = listing.split("\t", 1)[0]
+    run("token", "revoke", token_id, env=env)
+    assert "revoked" in run("token", "list", env=env).stdout
+    again = run("token", "revoke", token_id, env=env, check=False)
+    assert again.returncode == 2
+    assert again.stderr.startswith("mailaccounts: no active token")
+
+
+def test_migrate_is_idempotent(env: dict[str, str]) -> None:
+    """Running migrate twice is fine; the second run applies nothing."""
+    run("migrate", env=env)
+    assert run("migrate", env=env).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("PORT", "abc", "PORT='abc' is not a whole number"),
+        ("PORT", "70000", "PORT=70000 is out of range"),
+        ("DATABASE_URL", "mysql//x", "DATABASE_URL='mysql//x' is not a database URL"),
+        ("MAILBOX_DOMAIN", "kein domain", "MAILBOX_DOMAIN='kein domain' is not a domain name"),
+        ("SECRET_KEY", "kurz", "SECRET_KEY is too short"),
+        ("SECRET_KEY", "", "SECRET_KEY is not set"),
+    ],
+)
+def test_bad_setting_stops_with_one_line(env: dict[str, str], name: str, value: str, expected: str) -> None:
+    """A missing or malformed setting stops `serve` with one clear line on stderr and exit status 2."""
+    result = run("serve", env={**env, name: value}, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"mailaccounts: {result.stderr.strip().split(': ', 1)[1]}"]
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_database_is_one_line(env: dict[str, str]) -> None:
+    """migrate against a database server that is not there fails with one line, not a traceback."""
+    port = free_port()
+    result = run("migrate", env={**env, "DATABASE_URL": f"postgres://postgres@127.0.0.1:{port}/x"}, check=False)
+    assert result.returncode == 2
+    assert "cannot reach the database" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_first_start_prints_demo_token_and_serves(env: dict[str, str]) -> None:
+    """serve --demo on an empty database prints a working write token; /healthz answers 200."""
+    port = free_port()
+    run("migrate", env=env)
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--demo"],
+        env={**env, "PORT": str(port)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "curl" in line:
+                break
+        token = next(line.strip() for line in lines if line.strip().startswith("mat_"))
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                health = httpx.get(f"{base}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+        assert health.status_code == 200
+        assert health.json() == {"status": "ok", "database": "up"}
+        created = httpx.post(
+            f"{base}/graphql",
+            json={
+                "query": 'mutation { createAccount(input: {email: "a@firma.example", senderName: "A"}) '
+                "{ account { inboundAddress } userErrors { code } } }"
+            },
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ).json()
+        assert created["data"]["createAccount"]["account"]["inboundAddress"].startswith("p")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        if proc.stdout:
+            proc.stdout.close()
