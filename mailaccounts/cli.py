@@ -112,7 +112,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         async with database(settings.database_url):
             if args.demo:
                 await _create_demo_login(settings)
-            app = build_app(settings, manage_database=False)
+            app = build_app(settings, manage_database=False, run_smtp_listener=True)
             config = uvicorn.Config(
                 app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), lifespan="on"
             )
@@ -120,6 +120,29 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(serve())
+
+
+def cmd_smtp(settings: Settings, args: argparse.Namespace) -> int:
+    """Run only the SMTP listener (scaled apart from the web front), until SIGINT or SIGTERM."""
+    import signal
+
+    from mailaccounts.app import smtp_listener
+    from mailaccounts.database import database
+
+    async def listen() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        async with database(settings.database_url), smtp_listener(settings):
+            print(f"SMTP listener on {settings.smtp_listen_host}:{settings.smtp_listen_port}", flush=True)
+            await stop.wait()
+        return 0
+
+    try:
+        return asyncio.run(listen())
+    except OSError as exc:
+        raise CommandError(f"cannot listen on SMTP_LISTEN or reach the database: {exc}") from exc
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -131,6 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=cmd_serve)
 
     commands.add_parser("migrate", help="apply the database migrations").set_defaults(handler=cmd_migrate)
+    commands.add_parser("smtp", help="run only the SMTP listener on SMTP_LISTEN").set_defaults(handler=cmd_smtp)
 
     token = commands.add_parser("token", help="manage API tokens")
     token.set_defaults(handler=cmd_token)
@@ -146,12 +170,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logging(level: str) -> None:
+    from web.request_id import RequestIdLogFilter
+
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdLogFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        _configure_logging(settings.log_level)
         status: int = args.handler(settings, args)
     except (SettingsError, CommandError) as exc:
         print(f"mailaccounts: {exc}", file=sys.stderr)

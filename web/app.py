@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from schema import Context, Outbox, authenticate_bearer, negotiate_language, schema
+from web.request_id import RequestIdMiddleware
 
 __all__ = ["WebConfig", "create_app"]
 
@@ -44,12 +45,12 @@ class _SchemaEndpoint(GraphQL[Context, None]):
         return context
 
 
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status, headers)
+
+
 def _unauthorized(message: str) -> JSONResponse:
-    return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]},
-        status_code=401,
-        headers={"WWW-Authenticate": 'Bearer realm="mailaccounts"'},
-    )
+    return _error(401, "UNAUTHENTICATED", message, {"WWW-Authenticate": 'Bearer realm="mailaccounts"'})
 
 
 class GraphQLRoute:
@@ -73,7 +74,14 @@ class GraphQLRoute:
         if scheme.lower() != "bearer" or not secret.strip():
             await _unauthorized("Missing bearer token: send Authorization: Bearer <token>.")(scope, receive, send)
             return
-        principal = await authenticate_bearer(secret.strip())
+        try:
+            principal = await authenticate_bearer(secret.strip())
+        except Exception:
+            log.exception("token lookup failed")
+            await _error(503, "UNAVAILABLE", "The service cannot reach its database; try again shortly.")(
+                scope, receive, send
+            )
+            return
         if principal is None:
             await _unauthorized("Unknown or revoked token.")(scope, receive, send)
             return
@@ -102,6 +110,9 @@ def create_app(config: WebConfig) -> Starlette:
             Route("/graphql", GraphQLRoute(config.mailbox_domain, config.outbox), methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
-        middleware=[Middleware(RequestBodyLimitMiddleware, max_body_size=MAX_REQUEST_BYTES)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(RequestBodyLimitMiddleware, max_body_size=MAX_REQUEST_BYTES),
+        ],
         lifespan=config.lifespan,
     )
