@@ -3,26 +3,89 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 
 from mailaccounts.database import database, ping_database
 from mailaccounts.settings import Settings
+from mailflow.listener import ListenerConfig, start_listener
+from mailflow.relay import SmtpRelay, parse_relay_url
+from resolvers.sending import EnvelopeSender, Outbox
 from web.app import WebConfig, create_app
+from web.dashboard import DashboardConfig
 
-__all__ = ["build_app"]
+__all__ = ["build_app", "build_dashboard_config", "build_outbox", "smtp_listener"]
 
 
-def build_app(settings: Settings, *, manage_database: bool = True) -> Starlette:
-    """The service's ASGI app; `manage_database=False` when the caller already opened the database."""
+def build_outbox(settings: Settings) -> Outbox:
+    """The sender of sendMessage: SMTP_RELAY over aiosmtplib, envelope sender per ENVELOPE_SENDER."""
+    relay = SmtpRelay(
+        parse_relay_url(settings.smtp_relay),
+        timeout=settings.smtp_relay_timeout,
+        local_hostname=settings.mailbox_domain,
+    )
+    return Outbox(
+        relay=relay,
+        mailbox_domain=settings.mailbox_domain,
+        envelope_sender=EnvelopeSender(settings.envelope_sender),
+        secret_key=settings.secret_key,
+    )
+
+
+def build_dashboard_config(settings: Settings) -> DashboardConfig | None:
+    """The dashboard's settings; None (API only) without SECRET_KEY, which signs its sessions."""
+    if not settings.secret_key:
+        return None
+    return DashboardConfig(
+        secret_key=settings.secret_key,
+        mailbox_domain=settings.mailbox_domain,
+        outbox=build_outbox(settings),
+        session_max_age=settings.session_max_age,
+        cookie_secure=settings.session_cookie_secure,
+    )
+
+
+@asynccontextmanager
+async def smtp_listener(settings: Settings) -> AsyncIterator[None]:
+    """Run the SMTP listener on SMTP_LISTEN on the current event loop for the duration of the block."""
+    server = await start_listener(
+        ListenerConfig(
+            mailbox_domain=settings.mailbox_domain,
+            host=settings.smtp_listen_host,
+            port=settings.smtp_listen_port,
+            max_message_bytes=settings.smtp_max_message_bytes,
+            max_connections=settings.smtp_max_connections,
+        )
+    )
+    try:
+        yield
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def build_app(settings: Settings, *, manage_database: bool = True, run_smtp_listener: bool = False) -> Starlette:
+    """The service's ASGI app; `manage_database=False` when the caller already opened the database.
+
+    With `run_smtp_listener` (`mailaccounts serve`) the lifespan also runs the SMTP listener.
+    """
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if manage_database:
-            async with database(settings.database_url):
-                yield
-        else:
+        async with AsyncExitStack() as stack:
+            if manage_database:
+                await stack.enter_async_context(database(settings.database_url))
+            if run_smtp_listener:
+                await stack.enter_async_context(smtp_listener(settings))
             yield
 
-    return create_app(WebConfig(mailbox_domain=settings.mailbox_domain, database_ping=ping_database, lifespan=lifespan))
+    return create_app(
+        WebConfig(
+            mailbox_domain=settings.mailbox_domain,
+            database_ping=ping_database,
+            lifespan=lifespan,
+            outbox=build_outbox(settings),
+            dashboard=build_dashboard_config(settings),
+        )
+    )

@@ -1,9 +1,10 @@
-"""The `mailaccounts` command: serve, migrate, token."""
+"""The `mailaccounts` command: serve, migrate, token, user."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,6 +14,7 @@ from mailaccounts.settings import Settings, SettingsError, load_settings
 __all__ = ["main"]
 
 DEMO_TENANT = "demo"
+DEMO_USER_EMAIL = "demo@example.com"
 
 
 class CommandError(Exception):
@@ -70,6 +72,74 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_database(settings, work))
 
 
+def _read_password(args: argparse.Namespace) -> str | None:
+    """The new user's password: from stdin (--password-stdin), asked twice on a terminal, or None (generate)."""
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise CommandError("--password-stdin: no password on stdin")
+        return password
+    if not sys.stdin.isatty():
+        return None
+    password = getpass.getpass("Password (empty: generate one): ")
+    if password and getpass.getpass("Repeat the password: ") != password:
+        raise CommandError("the passwords differ")
+    return password or None
+
+
+def cmd_user(settings: Settings, args: argparse.Namespace) -> int:
+    from resolvers import users
+    from resolvers.errors import AccountError
+
+    password = _read_password(args)
+
+    async def create() -> int:
+        try:
+            created = await users.create_user(args.tenant, args.email, password)
+        except users.WeakPassword as exc:
+            raise CommandError(f"the password needs at least {users.PASSWORD_MIN} characters") from exc
+        except users.DuplicateUser as exc:
+            raise CommandError(f"a dashboard user {args.email!r} exists already") from exc
+        except AccountError as exc:
+            raise CommandError(f"{args.email!r} is not a valid email address") from exc
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        print(f"dashboard user {created.user.email} created for tenant {created.tenant_name!r}", file=sys.stderr)
+        if created.generated_password:
+            print("password (shown only now):", file=sys.stderr)
+            print(created.generated_password)
+        return 0
+
+    return asyncio.run(_with_database(settings, create))
+
+
+async def _create_demo_user(settings: Settings) -> None:
+    """On the first start (no dashboard user yet) create one in the demo tenant and print how to sign in."""
+    from resolvers import users
+
+    if await users.has_users():
+        return
+    created = await users.create_user(DEMO_TENANT, DEMO_USER_EMAIL)
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    print(
+        "\n".join(
+            [
+                "",
+                "Dashboard (Einstellungen > Nachrichten > Mail-Accounts): open in a browser and sign in",
+                "",
+                f"    http://{host}:{settings.port}/",
+                "",
+                f"    E-Mail:   {created.user.email}",
+                f"    Passwort: {created.generated_password}",
+                "",
+                "The password is shown only now. More users: mailaccounts user create --tenant demo --email ADDR",
+                "",
+            ]
+        ),
+        flush=True,
+    )
+
+
 async def _create_demo_login(settings: Settings) -> None:
     """On the very first start (no tenant yet) create a demo tenant and print how to use it."""
     from orm.models import Scope, Tenant
@@ -112,6 +182,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         async with database(settings.database_url):
             if args.demo:
                 await _create_demo_login(settings)
+                await _create_demo_user(settings)
             app = build_app(settings, manage_database=False, run_smtp_listener=True)
             config = uvicorn.Config(
                 app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), lifespan="on"
@@ -155,6 +226,16 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="apply the database migrations").set_defaults(handler=cmd_migrate)
     commands.add_parser("smtp", help="run only the SMTP listener on SMTP_LISTEN").set_defaults(handler=cmd_smtp)
+
+    user = commands.add_parser("user", help="manage dashboard users")
+    user.set_defaults(handler=cmd_user)
+    user_commands = user.add_subparsers(dest="user_command", required=True)
+    user_create = user_commands.add_parser(
+        "create", help="create a dashboard user (and the tenant if new); asks for or generates a password"
+    )
+    user_create.add_argument("--tenant", required=True)
+    user_create.add_argument("--email", required=True)
+    user_create.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
 
     token = commands.add_parser("token", help="manage API tokens")
     token.set_defaults(handler=cmd_token)

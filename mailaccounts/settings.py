@@ -31,8 +31,25 @@ SETTINGS_HELP: list[tuple[str, str, str]] = [
         "signs sessions and encrypts SMTP passwords; at least 32 characters",
     ),
     ("LOG_LEVEL", "INFO", "Python log level"),
+    ("SESSION_MAX_AGE", "28800", "seconds a dashboard sign-in lasts (8 hours) before the user signs in again"),
+    ("SESSION_COOKIE_SECURE", "false", "`true` when the dashboard is served over https: session cookie with `Secure`"),
+    ("SMTP_LISTEN", "127.0.0.1:2525", "`host:port` of the SMTP listener (`serve` and `smtp`) for `pN@` and `pN.out@`"),
+    ("SMTP_MAX_MESSAGE_BYTES", "26214400", "largest message the listener accepts (25 MB); larger ones get 552"),
+    ("SMTP_MAX_CONNECTIONS", "200", "concurrent SMTP connections per process; more get 421"),
+    (
+        "SMTP_RELAY",
+        "smtp://127.0.0.1:25",
+        "outbound relay: `smtp://`, `smtp+starttls://` or `smtps://[user:password@]host[:port]`",
+    ),
+    ("SMTP_RELAY_TIMEOUT", "30", "seconds a send may take before it fails with SEND_FAILED"),
+    (
+        "ENVELOPE_SENDER",
+        "platform",
+        "`platform`: MAIL FROM `pN.out@MAILBOX_DOMAIN` (bounces come back); `account`: the user's address",
+    ),
 ]
 
+_SMTP_URL = re.compile(r"^(smtp|smtps|smtp\+starttls)://([^@/]+@)?[^@/:]+(:[0-9]{1,5})?/?$")
 _DB_URL = re.compile(r"^(sqlite|postgres|asyncpg)://.+")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
@@ -47,6 +64,15 @@ class Settings:
     mailbox_domain: str = "mailbox.example.com"
     secret_key: str | None = None
     log_level: str = "INFO"
+    session_max_age: int = 8 * 3600
+    session_cookie_secure: bool = False
+    smtp_listen_host: str = "127.0.0.1"
+    smtp_listen_port: int = 2525
+    smtp_max_message_bytes: int = 25 * 1024 * 1024
+    smtp_max_connections: int = 200
+    smtp_relay: str = "smtp://127.0.0.1:25"
+    smtp_relay_timeout: int = 30
+    envelope_sender: str = "platform"
 
     def require_secret_key(self) -> str:
         """Return SECRET_KEY or stop with a clear message where a command needs it."""
@@ -92,7 +118,29 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     log_level = (env.get("LOG_LEVEL") or "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise SettingsError(f"LOG_LEVEL={log_level!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    smtp_listen_host, _, smtp_listen_port = (env.get("SMTP_LISTEN") or "127.0.0.1:2525").rpartition(":")
+    smtp_listen_host = smtp_listen_host.strip("[]")
+    if not smtp_listen_host or not smtp_listen_port.isdigit() or not 0 < int(smtp_listen_port) < 65536:
+        raise SettingsError(f"SMTP_LISTEN={env.get('SMTP_LISTEN')!r} is not host:port (e.g. 0.0.0.0:25)")
+    smtp_relay = (env.get("SMTP_RELAY") or Settings.smtp_relay).strip()
+    if not _SMTP_URL.match(smtp_relay):
+        raise SettingsError("SMTP_RELAY is not smtp://, smtp+starttls:// or smtps://[user:password@]host[:port]")
+    envelope_sender = (env.get("ENVELOPE_SENDER") or "platform").strip().lower()
+    if envelope_sender not in ("platform", "account"):
+        raise SettingsError(f"ENVELOPE_SENDER={envelope_sender!r} is not `platform` or `account`")
+    session_cookie_secure = (env.get("SESSION_COOKIE_SECURE") or "false").strip().lower()
+    if session_cookie_secure not in ("true", "false"):
+        raise SettingsError(f"SESSION_COOKIE_SECURE={session_cookie_secure!r} is not `true` or `false`")
     return Settings(
+        session_max_age=_int(env, "SESSION_MAX_AGE", 8 * 3600, 60, 30 * 24 * 3600),
+        session_cookie_secure=session_cookie_secure == "true",
+        smtp_listen_host=smtp_listen_host,
+        smtp_listen_port=int(smtp_listen_port),
+        smtp_max_message_bytes=_int(env, "SMTP_MAX_MESSAGE_BYTES", 25 * 1024 * 1024, 1024, 1024**3),
+        smtp_max_connections=_int(env, "SMTP_MAX_CONNECTIONS", 200, 1, 100_000),
+        smtp_relay=smtp_relay,
+        smtp_relay_timeout=_int(env, "SMTP_RELAY_TIMEOUT", 30, 1, 600),
+        envelope_sender=envelope_sender,
         database_url=database_url,
         host=host,
         port=_int(env, "PORT", 8000, 1, 65535),

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from resolvers.mailboxes import MailboxDisabled, NotOurDomain, Recipient, UnknownMailbox, resolve_recipient
-from resolvers.messages import DeliveryDeferred, deliver_message
+from resolvers.messages import DeliveryDeferred, DeliveryQueue
 
-__all__ = ["ListenerConfig", "MailboxHandler", "start_listener"]
+__all__ = ["ListenerConfig", "MailboxEnvelope", "MailboxHandler", "MailboxSMTP", "start_listener"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class MailboxHandler:
 
     def __init__(self, mailbox_domain: str) -> None:
         self.mailbox_domain = mailbox_domain
+        self.queue = DeliveryQueue()
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -60,7 +62,7 @@ class MailboxHandler:
         """Store the message unchanged; 451 when an account vanished since RCPT or the store failed."""
         raw = envelope.original_content or b""
         try:
-            result = await deliver_message(_recipients(envelope), bytes(raw))
+            result = await self.queue.deliver(_recipients(envelope), bytes(raw))
         except DeliveryDeferred:
             return "451 4.2.1 Mailbox changed during delivery, try again later"
         except Exception:
@@ -71,13 +73,17 @@ class MailboxHandler:
         return "250 2.0.0 OK: stored"
 
 
+class MailboxEnvelope(Envelope):
+    """aiosmtpd's envelope plus the accounts RCPT resolved, so DATA need not look them up again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recipients: list[Recipient] = []
+
+
 def _recipients(envelope: Envelope) -> list[Recipient]:
-    """The accepted recipients of this envelope, kept on it (aiosmtpd gives a fresh one per message)."""
-    recipients: list[Recipient] | None = getattr(envelope, "mailbox_recipients", None)
-    if recipients is None:
-        recipients = []
-        envelope.mailbox_recipients = recipients
-    return recipients
+    assert isinstance(envelope, MailboxEnvelope), "MailboxHandler runs only inside MailboxSMTP"
+    return envelope.recipients
 
 
 class _TooBusy(asyncio.Protocol):
@@ -89,12 +95,15 @@ class _TooBusy(asyncio.Protocol):
         transport.close()
 
 
-class _CountedSMTP(SMTP):  # type: ignore[misc]
-    """aiosmtpd's SMTP protocol that gives its connection slot back when the connection ends."""
+class MailboxSMTP(SMTP):
+    """aiosmtpd's SMTP protocol with MailboxEnvelope, giving its connection slot back when it ends."""
 
-    def __init__(self, handler: Any, release: Any, **kwargs: Any) -> None:
+    def __init__(self, handler: MailboxHandler, release: Callable[[], None], **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._release = release
+
+    def _create_envelope(self) -> MailboxEnvelope:
+        return MailboxEnvelope()
 
     def connection_lost(self, error: Exception | None) -> None:
         try:
@@ -121,7 +130,7 @@ async def start_listener(config: ListenerConfig) -> asyncio.Server:
         if open_connections >= config.max_connections:
             return _TooBusy()
         open_connections += 1
-        return _CountedSMTP(
+        return MailboxSMTP(
             handler,
             release,
             data_size_limit=config.max_message_bytes,

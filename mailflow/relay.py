@@ -10,8 +10,8 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from resolvers.sending import RelayRefused, RelayTarget
 from orm.models import SmtpSecurity
+from resolvers.sending import RelayRefused, RelayTarget
 
 __all__ = ["RelayUrlError", "SmtpRelay", "parse_relay_url"]
 

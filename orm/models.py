@@ -10,6 +10,7 @@ from tortoise.models import Model
 
 __all__ = [
     "ApiToken",
+    "DashboardUser",
     "Direction",
     "MailAccount",
     "Mailbox",
@@ -72,6 +73,28 @@ class ApiToken(Model):
 
     class Meta:
         table = "api_token"
+
+
+class DashboardUser(Model):
+    """A person who signs in to the dashboard and acts for its tenant. The password is kept as an argon2 hash."""
+
+    id = fields.IntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="dashboard_users", on_delete=fields.CASCADE
+    )
+    email = fields.CharField(max_length=320)
+    # Unique across tenants: the login form asks for the address only.
+    email_normalized = fields.CharField(max_length=320, unique=True)
+    password_hash = fields.CharField(max_length=200)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_login_at = fields.DatetimeField(null=True)
+    # Sessions signed in before this moment are void: signing out ends every session of the user.
+    sessions_valid_after = fields.DatetimeField(null=True)
+
+    tenant_id: int
+
+    class Meta:
+        table = "dashboard_user"
 
 
 class Mailbox(Model):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.message
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
+from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
 from email.utils import parsedate_to_datetime
 
@@ -21,6 +23,7 @@ from resolvers.pagination import Page, paginate
 
 __all__ = [
     "DeliveryDeferred",
+    "DeliveryQueue",
     "DeliveryResult",
     "Direction",
     "HeaderFields",
@@ -35,7 +38,7 @@ __all__ = [
 ]
 
 MESSAGE_ID_MAX = 998
-_HEADER_PARSER = BytesHeaderParser(policy=policy.default)
+_HEADER_PARSER = BytesHeaderParser(policy=policy.compat32)
 
 
 class DeliveryDeferred(AccountError):
@@ -70,11 +73,19 @@ def _clean(text: str) -> str:
 
 
 def _text(headers: email.message.Message, name: str) -> str:
+    """A header decoded from RFC 2047 words; the cheap compat32 parse plus decode_header, not policy.default."""
     try:
         value = headers.get(name)
-        return _clean(str(value)) if value is not None else ""
-    except Exception:  # noqa: BLE001 - a malformed header must not stop the message from being stored
-        return ""
+        if value is None:
+            return ""
+        if isinstance(value, str) and "=?" not in value:
+            return _clean(value)
+        return _clean(str(make_header(decode_header(value))))
+    except Exception:  # a malformed header must not stop the message from being stored
+        try:
+            return _clean(str(headers.get(name)))
+        except Exception:
+            return ""
 
 
 def _date(value: str) -> datetime | None:
@@ -91,7 +102,7 @@ def parse_header_fields(raw: bytes) -> HeaderFields:
     """The listed header fields of a raw message; RFC 2047 words decoded, anything broken left empty."""
     try:
         headers = _HEADER_PARSER.parsebytes(raw)
-    except Exception:  # noqa: BLE001 - unparseable mail is still stored raw
+    except Exception:  # unparseable mail is still stored raw
         return HeaderFields(None, "", "", "", None)
     return HeaderFields(
         message_id=_text(headers, "Message-ID")[:MESSAGE_ID_MAX] or None,
@@ -151,15 +162,16 @@ async def deliver_message(recipients: Sequence[Recipient], raw: bytes) -> Delive
                 raise DeliveryDeferred("address")
             duplicates: set[int] = set()
             if fields.message_id is not None:
-                duplicates = set(
-                    await Message.filter(
+                rows = await (
+                    Message.filter(
                         account_id__in=account_ids,
                         message_id_header=fields.message_id,
                         direction=Direction.INBOUND,
                     )
                     .using_db(conn)
-                    .values_list("account_id", flat=True)
+                    .values("account_id")
                 )
+                duplicates = {int(row["account_id"]) for row in rows}
             stored = [
                 (
                     await _insert(
@@ -172,6 +184,100 @@ async def deliver_message(recipients: Sequence[Recipient], raw: bytes) -> Delive
     except IntegrityError:
         raise DeliveryDeferred("address") from None
     return DeliveryResult(stored_message_ids=stored, duplicate_account_ids=sorted(duplicates))
+
+
+@dataclass
+class _Pending:
+    recipients: Sequence[Recipient]
+    raw: bytes
+    done: asyncio.Future[DeliveryResult]
+
+
+class DeliveryQueue:
+    """Group commit for the listener: deliveries that arrive while a transaction runs share the next one.
+
+    Each message keeps its own outcome: accounts that vanished defer only their message, duplicates are
+    skipped per account. If the shared transaction fails (a merge won a race on PostgreSQL), every
+    message of the batch is retried alone with `deliver_message`, so only the affected one is deferred.
+    """
+
+    def __init__(self, max_batch: int = 200) -> None:
+        self.max_batch = max_batch
+        self._pending: list[_Pending] = []
+        self._worker: asyncio.Task[None] | None = None
+
+    async def deliver(self, recipients: Sequence[Recipient], raw: bytes) -> DeliveryResult:
+        """Like `deliver_message`, committed together with the deliveries queued at the same time."""
+        item = _Pending(recipients, raw, asyncio.get_running_loop().create_future())
+        self._pending.append(item)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain())
+        return await asyncio.shield(item.done)
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+            try:
+                outcomes = await _deliver_batch(batch)
+            except Exception:
+                outcomes = []
+                for item in batch:
+                    try:
+                        outcomes.append(await deliver_message(item.recipients, item.raw))
+                    except Exception as exc:
+                        outcomes.append(exc)
+            for item, outcome in zip(batch, outcomes, strict=True):
+                if item.done.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    item.done.set_exception(outcome)
+                else:
+                    item.done.set_result(outcome)
+
+
+async def _deliver_batch(batch: Sequence[_Pending]) -> list[DeliveryResult | Exception]:
+    """Deliver several messages in one transaction with set-based lookups; one outcome per message."""
+    prepared = []
+    for item in batch:
+        bounce_only: dict[int, bool] = {}
+        for recipient in item.recipients:
+            bounce_only[recipient.account_id] = bounce_only.get(recipient.account_id, True) and recipient.is_bounce
+        prepared.append((bounce_only, parse_header_fields(item.raw)))
+    account_ids = sorted({account_id for bounce_only, _ in prepared for account_id in bounce_only})
+    message_ids = sorted({fields.message_id for _, fields in prepared if fields.message_id is not None})
+    outcomes: list[DeliveryResult | Exception] = []
+    async with in_transaction() as conn:
+        live = set(
+            await MailAccount.filter(id__in=account_ids, active=True).using_db(conn).values_list("id", flat=True)
+        )
+        seen: set[tuple[int, str]] = set()
+        if message_ids:
+            rows = await (
+                Message.filter(
+                    account_id__in=account_ids, message_id_header__in=message_ids, direction=Direction.INBOUND
+                )
+                .using_db(conn)
+                .values("account_id", "message_id_header")
+            )
+            seen = {(int(row["account_id"]), str(row["message_id_header"])) for row in rows}
+        for (bounce_only, fields), item in zip(prepared, batch, strict=True):
+            if not set(bounce_only) <= live:
+                outcomes.append(DeliveryDeferred("address"))
+                continue
+            stored, duplicates = [], []
+            for account_id in sorted(bounce_only):
+                key = (account_id, fields.message_id or "")
+                if fields.message_id is not None and key in seen:
+                    duplicates.append(account_id)
+                    continue
+                message = await _insert(
+                    conn, account_id, Direction.INBOUND, fields, item.raw, is_bounce=bounce_only[account_id]
+                )
+                stored.append(message.id)
+                if fields.message_id is not None:
+                    seen.add(key)
+            outcomes.append(DeliveryResult(stored_message_ids=stored, duplicate_account_ids=duplicates))
+    return outcomes
 
 
 async def store_sent_message(account_id: int, raw: bytes) -> Message:

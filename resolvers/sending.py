@@ -6,12 +6,12 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, make_msgid
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -171,7 +171,7 @@ async def _reply_headers(tenant_id: int, draft: Draft) -> tuple[str, str] | None
 def _references_of(raw: bytes) -> list[str]:
     try:
         value = BytesHeaderParser().parsebytes(raw).get("References") or ""
-    except Exception:  # noqa: BLE001 - broken headers just mean no thread to continue
+    except Exception:  # broken headers just mean no thread to continue
         return []
     return [ref for ref in str(value).split() if _MSG_ID.match(ref)][-20:]
 

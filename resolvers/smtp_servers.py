@@ -27,7 +27,8 @@ __all__ = [
     "smtp_server_of",
 ]
 
-_HOST = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
 _IPV6 = re.compile(r"^\[?[0-9A-Fa-f:.]{2,45}\]?$")
 USERNAME_MAX = 320
 PASSWORD_MAX = 1000

@@ -11,8 +11,19 @@ from schema.context import Context, Outbox, authenticate_bearer
 from schema.errors import should_mask_error
 from schema.mail import MailMutation, MailQuery
 from schema.messages import negotiate_language
+from schema.session import DashboardIdentity, login_user, logout_user, principal_for_user
 
-__all__ = ["Context", "Outbox", "authenticate_bearer", "negotiate_language", "schema"]
+__all__ = [
+    "Context",
+    "DashboardIdentity",
+    "Outbox",
+    "authenticate_bearer",
+    "login_user",
+    "logout_user",
+    "negotiate_language",
+    "principal_for_user",
+    "schema",
+]
 
 MAX_DEPTH = 8
 MAX_ALIASES = 20

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum
-from typing import Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import strawberry
 from strawberry import relay
@@ -16,9 +16,13 @@ from resolvers import accounts as ops
 from resolvers.accounts import MailAccount as MailAccountRow
 from resolvers.errors import AccountError, NotFound
 from resolvers.pagination import InvalidPageRequest, encode_cursor
+from resolvers.smtp_servers import SmtpServerSettings, smtp_server_of
 from schema.context import Context
 from schema.errors import PublicError, UserError, user_error
 from schema.ids import decode_id
+
+if TYPE_CHECKING:
+    from schema.mail import Direction, MessageConnection, SmtpServer
 
 __all__ = ["AccountMutation", "AccountQuery", "MailAccount", "WriteScope"]
 
@@ -49,6 +53,25 @@ class MailAccount(relay.Node):
     outbound_address: str = strawberry.field(description="p<N>.out@<MAILBOX_DOMAIN>: envelope sender.")
     created_at: datetime
     updated_at: datetime
+    smtp: strawberry.Private[SmtpServerSettings | None] = None
+
+    @strawberry.field(description="The account's own SMTP server (never the password), or null: platform relay.")
+    def smtp_server(self) -> Annotated[SmtpServer, strawberry.lazy("schema.mail")] | None:
+        from schema.mail import SmtpServer
+
+        return SmtpServer.from_settings(self.smtp) if self.smtp else None
+
+    @strawberry.field(description="The account's messages, newest first; `first` is at most 100.")
+    async def messages(
+        self,
+        info: Info[Context, Any],
+        first: int | None = 50,
+        after: str | None = None,
+        direction: Annotated[Direction, strawberry.lazy("schema.mail")] | None = None,
+    ) -> Annotated[MessageConnection, strawberry.lazy("schema.mail")]:
+        from schema.mail import account_messages
+
+        return await account_messages(info, self.id, 50 if first is None else first, after, direction)
 
     @strawberry.field(description="Number of stored messages, inbound and outbound.")
     async def message_count(self, info: Info[Context, Any]) -> int:
@@ -65,6 +88,7 @@ class MailAccount(relay.Node):
             outbound_address=f"p{row.mailbox_number}.out@{mailbox_domain}",
             created_at=row.created_at,
             updated_at=row.updated_at,
+            smtp=smtp_server_of(row),
         )
 
     @classmethod

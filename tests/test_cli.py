@@ -97,7 +97,7 @@ def test_serve_first_start_prints_demo_token_and_serves(env: dict[str, str]) -> 
     run("migrate", env=env)
     proc = subprocess.Popen(
         [*CLI, "serve", "--demo"],
-        env={**env, "PORT": str(port)},
+        env={**env, "PORT": str(port), "SMTP_LISTEN": f"127.0.0.1:{free_port()}"},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -13,11 +13,12 @@ from starlette.middleware import Middleware
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from schema import Context, Outbox, authenticate_bearer, negotiate_language, schema
+from web.dashboard import DashboardConfig, create_dashboard
 from web.request_id import RequestIdMiddleware
 
 __all__ = ["WebConfig", "create_app"]
@@ -35,6 +36,8 @@ class WebConfig:
     database_ping: Callable[[], Awaitable[None]]
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None
     outbox: Outbox | None = None
+    # The browser dashboard at `/`; None serves only the API (it needs SECRET_KEY for its sessions).
+    dashboard: DashboardConfig | None = None
 
 
 class _SchemaEndpoint(GraphQL[Context, None]):
@@ -109,6 +112,7 @@ def create_app(config: WebConfig) -> Starlette:
         routes=[
             Route("/graphql", GraphQLRoute(config.mailbox_domain, config.outbox), methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            *([Mount("/", app=create_dashboard(config.dashboard))] if config.dashboard else []),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),

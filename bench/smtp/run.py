@@ -1,0 +1,144 @@
+"""SMTP intake benchmark: N messages of 10 KB over K connections, stored vs. an aiosmtpd that stores nothing.
+
+Run: `.venv/bin/python -m bench.smtp.run --db sqlite|postgres [-n 3000] [-k 20]`. The servers run in this
+process on one event loop, as in `mailaccounts smtp`; the clients run in a separate process, so they
+do not take the server's CPU time slices. PostgreSQL: BENCH_DATABASE_URL (default
+postgres://postgres@127.0.0.1:5432/postgres) must allow CREATE DATABASE; a scratch database is dropped after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+import aiosmtplib
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from mailaccounts.database import database, migrate_database
+from mailflow.listener import ListenerConfig, start_listener
+from orm.models import Message
+
+MAILBOX_DOMAIN = "mailbox.example.com"
+MESSAGE_BYTES = 10 * 1024
+
+
+class CeilingHandler:
+    """Accepts every recipient and message, stores nothing: the cost of aiosmtpd alone."""
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        return "250 2.0.0 OK"
+
+
+def message(i: int, rcpt: str) -> bytes:
+    head = (
+        f"From: Bench <bench@extern.example>\r\nTo: {rcpt}\r\nSubject: Nachricht {i}\r\n"
+        f"Date: Tue, 03 Jun 2025 10:15:00 +0200\r\nMessage-ID: <bench-{i}-{uuid.uuid4().hex}@extern.example>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    ).encode()
+    line = b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.\r\n"
+    body = line * ((MESSAGE_BYTES - len(head)) // len(line) + 1)
+    return head + body[: MESSAGE_BYTES - len(head)]
+
+
+async def _blast(port: int, rcpt: str, n: int, k: int) -> float:
+    async def connection(numbers: range) -> None:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=60, start_tls=False)
+        await client.connect()
+        try:
+            for i in numbers:
+                await client.sendmail("bench@extern.example", [rcpt], message(i, rcpt))
+        finally:
+            await client.quit()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(connection(range(c, n, k)) for c in range(k)))
+    return time.perf_counter() - start
+
+
+def blast(port: int, rcpt: str, n: int, k: int) -> float:
+    """In the client process: send n messages over k connections; the elapsed seconds."""
+    return asyncio.run(_blast(port, rcpt, n, k))
+
+
+@asynccontextmanager
+async def scratch_database(kind: str) -> AsyncIterator[str]:
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            url = f"sqlite://{folder}/bench.sqlite3"
+            await migrate_database(url)
+            yield url
+        return
+    import asyncpg
+
+    server = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    parts = urlsplit(server)
+    name = f"mailaccounts_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(
+        host=parts.hostname, port=parts.port or 5432, user=parts.username or "postgres", password=parts.password,
+        database="postgres",
+    )
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = urlunsplit(parts._replace(path=f"/{name}"))
+        await migrate_database(url)
+        yield url
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def measure(pool: ProcessPoolExecutor, server: asyncio.Server, rcpt: str, n: int, k: int) -> float:
+    port = server.sockets[0].getsockname()[1]
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(pool, blast, port, rcpt, n, k)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def main(kind: str, n: int, k: int) -> None:
+    from resolvers.accounts import create_account
+    from resolvers.tokens import ensure_tenant
+
+    async with scratch_database(kind) as url, database(url):
+        tenant = await ensure_tenant("bench")
+        account = await create_account(tenant.id, "bench@firma.example", "Bench")
+        rcpt = f"p{account.mailbox_number}@{MAILBOX_DOMAIN}"
+        loop = asyncio.get_running_loop()
+        with ProcessPoolExecutor(max_workers=1) as pool:
+            await loop.run_in_executor(pool, time.sleep, 0)  # start the client process before timing
+            ceiling = await loop.create_server(
+                lambda: SMTP(CeilingHandler(), hostname=MAILBOX_DOMAIN, loop=loop), "127.0.0.1", 0
+            )
+            ceiling_seconds = await measure(pool, ceiling, rcpt, n, k)
+            listener = await start_listener(
+                ListenerConfig(mailbox_domain=MAILBOX_DOMAIN, port=0, max_connections=max(k, 200))
+            )
+            stored_seconds = await measure(pool, listener, rcpt, n, k)
+        stored = await Message.filter(account_id=account.id).count()
+    assert stored == n, f"{stored} of {n} messages stored"
+    ceiling_rate, stored_rate = n / ceiling_seconds, n / stored_seconds
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"database: {kind}; {n} messages of {MESSAGE_BYTES // 1024} KB over {k} connections")
+    print(f"ceiling (aiosmtpd, stores nothing): {ceiling_rate:8.0f} msg/s  ({ceiling_seconds:.2f} s)")
+    print(f"listener (stores in the database):  {stored_rate:8.0f} msg/s  ({stored_seconds:.2f} s)")
+    print(f"ratio: {stored_rate / ceiling_rate:.2f} of the ceiling (target >= 0.50)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("-n", type=int, default=3000, help="messages")
+    parser.add_argument("-k", type=int, default=20, help="concurrent connections")
+    args = parser.parse_args()
+    asyncio.run(main(args.db, args.n, args.k))

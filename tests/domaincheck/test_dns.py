@@ -1,0 +1,184 @@
+"""The cached async DNS client against the loopback server: result kinds, caching, de-duplication."""
+
+from __future__ import annotations
+
+import asyncio
+
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import pytest
+from conftest import StartServer
+from dns_server import LoopbackDnsServer
+
+from domaincheck.dns import DnsClient, DnsKind
+
+ZONE = {
+    "example.com": [{"TXT": "v=spf1 -all"}, {"A": "192.0.2.1"}, {"MX": [10, "mx.example.com"]}],
+    "mx.example.com": [{"A": "192.0.2.25"}],
+    "long.example.com": [{"TXT": "x" * 700}],
+    "slow.example.com": ["TIMEOUT"],
+    "broken.example.com": ["SERVFAIL"],
+    "alias.example.com": [{"CNAME": "example.com"}],
+}
+
+
+class FakeClock:
+    """A settable monotonic clock."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.asyncio
+async def test_result_kinds(loopback_dns: StartServer) -> None:
+    """Answers, NXDOMAIN, NODATA, SERVFAIL and timeouts are told apart."""
+    _, client = await loopback_dns(ZONE)
+    assert (await client.query("example.com", "A")).addresses() == ["192.0.2.1"]
+    assert (await client.query("example.com", "MX")).mx_hosts() == [(10, "mx.example.com")]
+    assert (await client.query("missing.example.com", "A")).kind is DnsKind.NXDOMAIN
+    assert (await client.query("example.com", "AAAA")).kind is DnsKind.NODATA
+    assert (await client.query("broken.example.com", "A")).kind is DnsKind.SERVFAIL
+    assert (await client.query("slow.example.com", "A")).kind is DnsKind.TIMEOUT
+    assert (await client.query("alias.example.com", "TXT")).texts() == [b"v=spf1 -all"]
+
+
+@pytest.mark.asyncio
+async def test_invalid_name_is_nxdomain_without_query(loopback_dns: StartServer) -> None:
+    """Empty or over-long labels give NXDOMAIN and send nothing."""
+    server, client = await loopback_dns(ZONE)
+    assert (await client.query("a..example.com", "A")).kind is DnsKind.NXDOMAIN
+    assert (await client.query("x" * 64 + ".example.com", "A")).kind is DnsKind.NXDOMAIN
+    assert server.stats.queries_received == 0
+
+
+@pytest.mark.asyncio
+async def test_positive_answer_cached_until_ttl() -> None:
+    """An answer is served from the cache until its TTL (300 s) has passed."""
+    clock = FakeClock()
+    async with LoopbackDnsServer(ZONE) as server:
+        client = DnsClient([server.address], timeout=0.2, lifetime=0.6, clock=clock)
+        await client.query("example.com", "A")
+        clock.now += 299
+        await client.query("EXAMPLE.com.", "A")
+        assert server.stats.queries_received == 1
+        assert client.stats.cache_hits == 1
+        clock.now += 2
+        await client.query("example.com", "A")
+        assert server.stats.queries_received == 2
+
+
+@pytest.mark.asyncio
+async def test_negative_answers_cached_for_soa_minimum() -> None:
+    """NXDOMAIN and NODATA are cached for the SOA minimum (60 s here)."""
+    clock = FakeClock()
+    async with LoopbackDnsServer(ZONE, negative_ttl=60) as server:
+        client = DnsClient([server.address], timeout=0.2, lifetime=0.6, clock=clock)
+        first = await client.query("missing.example.com", "TXT")
+        await client.query("missing.example.com", "TXT")
+        await client.query("example.com", "AAAA")
+        await client.query("example.com", "AAAA")
+        assert first.ttl == 60
+        assert server.stats.queries_received == 2
+        clock.now += 61
+        await client.query("missing.example.com", "TXT")
+        await client.query("example.com", "AAAA")
+        assert server.stats.queries_received == 4
+
+
+def test_negative_ttl_default_without_soa() -> None:
+    """Without an SOA in a negative answer the client's own negative_ttl applies."""
+    query = dns.message.make_query("missing.example.com", "TXT")
+    response = dns.message.make_response(query)
+    response.set_rcode(dns.rcode.NXDOMAIN)
+    client = DnsClient([("127.0.0.1", 53)], negative_ttl=7)
+    answer = client._interpret(dns.message.from_wire(response.to_wire()), dns.rdatatype.TXT, "x")
+    assert answer.kind is DnsKind.NXDOMAIN
+    assert answer.ttl == 7
+
+
+@pytest.mark.asyncio
+async def test_temporary_errors_are_not_cached(loopback_dns: StartServer) -> None:
+    """A SERVFAIL is asked again next time."""
+    server, client = await loopback_dns(ZONE)
+    await client.query("broken.example.com", "A")
+    await client.query("broken.example.com", "A")
+    assert server.stats.queries_received == 2
+
+
+@pytest.mark.asyncio
+async def test_concurrent_identical_questions_share_one_query(loopback_dns: StartServer) -> None:
+    """Five concurrent identical questions send one query and all get the answer."""
+    server, client = await loopback_dns(ZONE, delay=0.05)
+    answers = await asyncio.gather(*(client.query("example.com", "TXT") for _ in range(5)))
+    assert {a.kind for a in answers} == {DnsKind.ANSWER}
+    assert server.stats.queries_received == 1
+    assert client.stats.inflight_joins == 4
+    assert client.stats.distinct_questions == 1
+
+
+@pytest.mark.asyncio
+async def test_one_cancelled_waiter_does_not_cancel_the_others(loopback_dns: StartServer) -> None:
+    """When one of two waiters is cancelled the other still gets the shared answer."""
+    server, client = await loopback_dns(ZONE, delay=0.05)
+    first = asyncio.create_task(client.query("example.com", "A"))
+    second = asyncio.create_task(client.query("example.com", "A"))
+    await asyncio.sleep(0.01)
+    first.cancel()
+    answer = await second
+    assert answer.addresses() == ["192.0.2.1"]
+    assert first.cancelled()
+    assert server.stats.queries_received == 1
+
+
+@pytest.mark.asyncio
+async def test_cancellation_stops_the_exchange(loopback_dns: StartServer) -> None:
+    """A caller's timeout cancels the lookup and leaves nothing in flight."""
+    _, client = await loopback_dns(ZONE)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05):
+            await client.query("slow.example.com", "A")
+    for _ in range(3):  # let the cancelled exchange and its done-callback run
+        await asyncio.sleep(0)
+    assert client._inflight == {}
+
+
+@pytest.mark.asyncio
+async def test_truncated_answer_is_repeated_over_tcp(loopback_dns: StartServer) -> None:
+    """A TXT answer too big for UDP without EDNS is fetched again over TCP."""
+    server, client = await loopback_dns(ZONE, edns=False)
+    answer = await client.query("long.example.com", "TXT")
+    assert answer.texts() == [b"x" * 700]
+    assert client.stats.tcp_fallbacks == 1
+    assert server.stats.tcp_queries == 1
+
+
+@pytest.mark.asyncio
+async def test_edns_avoids_tcp(loopback_dns: StartServer) -> None:
+    """With EDNS a 700-octet TXT answer fits in UDP."""
+    server, client = await loopback_dns(ZONE)
+    assert (await client.query("long.example.com", "TXT")).texts() == [b"x" * 700]
+    assert server.stats.tcp_queries == 0
+
+
+@pytest.mark.asyncio
+async def test_cache_size_is_bounded(loopback_dns: StartServer) -> None:
+    """The cache never grows beyond max_entries."""
+    server, _ = await loopback_dns(ZONE)
+    client = DnsClient([server.address], max_entries=10)
+    for i in range(25):
+        await client.query(f"n{i}.example.com", "A")
+    assert len(client._cache) <= 10
+
+
+def test_threaded_server_serves_sync_users() -> None:
+    """The server also runs in a background thread for synchronous callers."""
+    from dns_server import ThreadedDnsServer
+
+    with ThreadedDnsServer(ZONE) as threaded:
+        client = DnsClient([threaded.address], timeout=0.5, lifetime=1.0)
+        answer = asyncio.run(client.query("example.com", "A"))
+    assert answer.addresses() == ["192.0.2.1"]

@@ -1,0 +1,127 @@
+"""The dashboard as a GraphQL client: the documents in web/operations/, run in-process through the schema."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    OperationDefinitionNode,
+    parse,
+    print_ast,
+    validate,
+    visit,
+)
+from graphql.language import Visitor
+
+from schema import Context, DashboardIdentity, Outbox, schema
+
+__all__ = ["OPERATIONS_DIR", "OperationFailed", "Operations", "SchemaClient"]
+
+log = logging.getLogger(__name__)
+
+OPERATIONS_DIR = Path(__file__).parent / "operations"
+
+
+class OperationFailed(Exception):
+    """A document came back with top-level errors: a bug or a limit, never a user's mistake."""
+
+
+class _SpreadCollector(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def enter_fragment_spread(self, node: FragmentSpreadNode, *_: Any) -> None:
+        self.names.add(node.name.value)
+
+
+def _spreads(node: OperationDefinitionNode | FragmentDefinitionNode) -> set[str]:
+    collector = _SpreadCollector()
+    visit(node, collector)
+    return collector.names
+
+
+@dataclass(frozen=True)
+class Operations:
+    """Named operations, each printed as its own document with just the fragments it uses."""
+
+    documents: dict[str, str]
+
+    @classmethod
+    def load(cls, directory: Path = OPERATIONS_DIR) -> Operations:
+        """Read every `*.graphql` file of `directory`; operation and fragment names are unique across files."""
+        operations: dict[str, OperationDefinitionNode] = {}
+        fragments: dict[str, FragmentDefinitionNode] = {}
+        for path in sorted(directory.glob("*.graphql")):
+            for definition in parse(path.read_text(encoding="utf-8")).definitions:
+                if isinstance(definition, FragmentDefinitionNode):
+                    name = definition.name.value
+                    if name in fragments:
+                        raise ValueError(f"{path.name}: fragment {name} is defined twice")
+                    fragments[name] = definition
+                elif isinstance(definition, OperationDefinitionNode):
+                    if definition.name is None:
+                        raise ValueError(f"{path.name}: every operation needs a name")
+                    name = definition.name.value
+                    if name in operations:
+                        raise ValueError(f"{path.name}: operation {name} is defined twice")
+                    operations[name] = definition
+        documents = {}
+        for name, operation in operations.items():
+            needed: list[str] = []
+            pending = sorted(_spreads(operation))
+            while pending:
+                fragment = pending.pop()
+                if fragment in needed:
+                    continue
+                if fragment not in fragments:
+                    raise ValueError(f"operation {name} uses the unknown fragment {fragment}")
+                needed.append(fragment)
+                pending.extend(sorted(_spreads(fragments[fragment])))
+            document = DocumentNode(definitions=(operation, *(fragments[f] for f in sorted(needed))))
+            documents[name] = print_ast(document)
+        return cls(documents)
+
+    def errors(self) -> dict[str, list[str]]:
+        """Validation errors of each document against the current schema (empty when all are valid)."""
+        found = {}
+        for name, text in self.documents.items():
+            messages = [error.message for error in validate(schema._schema, parse(text))]
+            if messages:
+                found[name] = messages
+        return found
+
+
+class SchemaClient:
+    """Runs the dashboard's operations as the signed-in user's tenant, with German messages."""
+
+    def __init__(self, operations: Operations, mailbox_domain: str, outbox: Outbox | None = None) -> None:
+        self.operations = operations
+        self.mailbox_domain = mailbox_domain
+        self.outbox = outbox
+
+    def has(self, name: str) -> bool:
+        """Whether the operation `name` exists (screens whose API part is not built yet check this)."""
+        return name in self.operations.documents
+
+    async def run(self, identity: DashboardIdentity, name: str, variables: dict[str, Any] | None = None) -> Any:
+        """The `data` of operation `name`; OperationFailed when the schema answered with errors."""
+        context = Context(
+            principal=identity.principal, mailbox_domain=self.mailbox_domain, lang="de", outbox=self.outbox
+        )
+        result = await schema.execute(
+            self.operations.documents[name],
+            variable_values=variables or {},
+            context_value=context,
+            operation_name=name,
+        )
+        if result.errors:
+            log.error("dashboard operation %s failed: %s", name, "; ".join(e.message for e in result.errors))
+            raise OperationFailed(name)
+        return result.data
