@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
+import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-import dns.asyncquery
 import dns.asyncresolver
 import dns.exception
 import dns.flags
@@ -33,6 +34,8 @@ __all__ = [
     "to_dns_name",
 ]
 
+from domaincheck.dns_wire import ParsedResponse, Value, WireError, build_query, name_text, parse_response
+
 RdataType = dns.rdatatype.RdataType
 
 
@@ -48,12 +51,16 @@ class DnsKind(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class DnsAnswer:
-    """The outcome of one question: its kind, the records (answers only) and the TTL used for caching."""
+    """The outcome of one question: its kind, the record values (answers only) and the TTL used for caching.
+
+    ``values`` holds, per record: the address text (A/AAAA), the joined character-strings as
+    bytes (TXT/SPF), ``(preference, exchange)`` (MX) or the target name (PTR/CNAME/NS).
+    """
 
     name: str
     rdtype: RdataType
     kind: DnsKind
-    records: tuple[dns.rdata.Rdata, ...] = ()
+    values: tuple[Value, ...] = ()
     ttl: int = 0
     error: str = ""
 
@@ -69,29 +76,23 @@ class DnsAnswer:
 
     def texts(self) -> list[bytes]:
         """TXT/SPF records, each with its character-strings joined without separator."""
-        return [
-            b"".join(rd.strings) for rd in self.records if isinstance(rd, dns.rdtypes.txtbase.TXTBase)
-        ]
+        return [value for value in self.values if isinstance(value, bytes)]
 
     def addresses(self) -> list[str]:
         """The addresses of A/AAAA records."""
-        return [
-            rd.address
-            for rd in self.records
-            if isinstance(rd, (dns.rdtypes.IN.A.A, dns.rdtypes.IN.AAAA.AAAA))
-        ]
+        if self.rdtype not in (RdataType.A, RdataType.AAAA):
+            return []
+        return [value for value in self.values if isinstance(value, str)]
 
     def mx_hosts(self) -> list[tuple[int, str]]:
         """(preference, exchange) pairs in answer order; the root exchange (null MX) is ``""``."""
-        return [
-            (rd.preference, _name_text(rd.exchange))
-            for rd in self.records
-            if isinstance(rd, dns.rdtypes.ANY.MX.MX)
-        ]
+        return [value for value in self.values if isinstance(value, tuple)]
 
     def ptr_names(self) -> list[str]:
         """The target names of PTR records in answer order."""
-        return [_name_text(rd.target) for rd in self.records if isinstance(rd, dns.rdtypes.ANY.PTR.PTR)]
+        if self.rdtype != RdataType.PTR:
+            return []
+        return [value for value in self.values if isinstance(value, str)]
 
 
 @dataclass(slots=True)
@@ -102,12 +103,16 @@ class DnsStats:
     tcp_fallbacks: int = 0
     cache_hits: int = 0
     inflight_joins: int = 0
-    questions: set[tuple[dns.name.Name, RdataType]] = field(default_factory=set)
+    questions: set[tuple[bytes, int]] = field(default_factory=set)
 
     @property
     def distinct_questions(self) -> int:
         """How many different (name, type) pairs went to the network."""
         return len(self.questions)
+
+    def question_list(self) -> list[tuple[str, str]]:
+        """The distinct questions as (name, type) text pairs."""
+        return [(name_text(wire), dns.rdatatype.to_text(RdataType(qtype))) for wire, qtype in self.questions]
 
 
 @dataclass(slots=True)
@@ -135,11 +140,29 @@ def _name_text(name: dns.name.Name) -> str:
     return name.to_text(omit_final_dot=True)
 
 
+def _wire_name(text: str) -> bytes | None:
+    """Wire format of a domain (labels taken literally), or None when it is not a valid DNS name."""
+    if text.endswith("."):
+        text = text[:-1]
+    if not text:
+        return None
+    try:
+        labels = [label.encode("ascii") for label in text.split(".")]
+    except UnicodeEncodeError:
+        idna = to_dns_name(text)
+        return idna.to_wire() if idna is not None else None
+    if any(not label or len(label) > 63 for label in labels):
+        return None
+    wire = b"".join(bytes((len(label),)) + label for label in labels) + b"\x00"
+    return wire if len(wire) <= 255 else None
+
+
 def to_dns_name(text: str) -> dns.name.Name | None:
     """Turn a domain string into an absolute name, or None when it is not a valid DNS name.
 
     Labels are taken literally (no backslash escapes), so SPF macro results such as
-    ``foo:bar/baz.example.com`` survive; empty labels and labels over 63 octets are invalid.
+    ``foo:bar/baz.example.com`` survive; empty labels and labels over 63 octets are invalid;
+    non-ASCII names are IDNA-encoded.
     """
     if text.endswith("."):
         text = text[:-1]
@@ -165,15 +188,55 @@ def _system_nameservers() -> list[tuple[str, int]]:
     return [(str(ns), resolver.port) for ns in resolver.nameservers]
 
 
+_TYPES: dict[RdataType | str, RdataType] = {}
+
+
+def _rdtype(rdtype: RdataType | str) -> RdataType:
+    known = _TYPES.get(rdtype)
+    if known is None:
+        known = _TYPES[rdtype] = RdataType.make(rdtype)
+    return known
+
+
+def _values_from_message(response: dns.message.Message, qtype: RdataType) -> ParsedResponse:
+    """The fallback path: read a response with dnspython into the codec's shape."""
+    if not isinstance(response, dns.message.QueryMessage):
+        raise WireError("not a query response")
+    try:
+        chain = response.resolve_chaining()
+    except dns.exception.DNSException as exc:
+        raise WireError(f"unusable answer: {exc!r}") from exc
+    values: list[Value] = []
+    for rd in chain.answer or ():
+        if isinstance(rd, (dns.rdtypes.IN.A.A, dns.rdtypes.IN.AAAA.AAAA)):
+            values.append(rd.address)
+        elif isinstance(rd, dns.rdtypes.txtbase.TXTBase):
+            values.append(b"".join(rd.strings))
+        elif isinstance(rd, dns.rdtypes.ANY.MX.MX):
+            values.append((rd.preference, _name_text(rd.exchange)))
+        elif isinstance(rd, dns.rdtypes.ANY.PTR.PTR):
+            values.append(_name_text(rd.target))
+        else:
+            values.append(rd.to_text())
+    negative_ttl = -1
+    for rrset in response.authority:
+        if rrset.rdtype == dns.rdatatype.SOA and isinstance(rrset[0], dns.rdtypes.ANY.SOA.SOA):
+            negative_ttl = min(rrset.ttl, rrset[0].minimum)
+            break
+    ttl = chain.minimum_ttl if chain.answer is not None else -1
+    return ParsedResponse(response.rcode(), bool(response.flags & dns.flags.TC), tuple(values), ttl, negative_ttl)
+
+
 class DnsClient:
     """An async stub resolver with a TTL-respecting cache shared by every check that uses it.
 
     ``nameservers`` is a list of ``(host, port)``; without it the system configuration
     (``/etc/resolv.conf`` through ``dns.asyncresolver.Resolver``) is used. Each question is
-    sent over UDP (EDNS, payload ``edns_payload``), retried until ``lifetime`` and repeated
-    over TCP when the answer is truncated. Answers, NXDOMAIN and NODATA are cached (negative
-    answers for the SOA minimum, or ``negative_ttl`` without SOA); temporary failures are not.
-    Concurrent identical questions share one network exchange.
+    sent over UDP (EDNS, payload ``edns_payload``), retried every ``timeout`` seconds until
+    ``lifetime``, and repeated over TCP when the answer is truncated. Answers, NXDOMAIN and
+    NODATA are cached (negative answers for the SOA minimum, or ``negative_ttl`` without SOA);
+    temporary failures are not. Concurrent identical questions share one network exchange.
+    Nothing needs closing: every exchange opens and closes its own socket.
     """
 
     def __init__(
@@ -200,8 +263,8 @@ class DnsClient:
         self.max_ttl = max_ttl
         self.max_entries = max_entries
         self._clock = clock
-        self._cache: dict[tuple[dns.name.Name, RdataType], _CacheEntry] = {}
-        self._inflight: dict[tuple[dns.name.Name, RdataType], _Flight] = {}
+        self._cache: dict[tuple[bytes, int], _CacheEntry] = {}
+        self._inflight: dict[tuple[bytes, int], _Flight] = {}
         self.stats = DnsStats()
 
     def clear_cache(self) -> None:
@@ -217,11 +280,11 @@ class DnsClient:
 
         An invalid name (empty label, label over 63 octets) yields NXDOMAIN without a query.
         """
-        qtype = RdataType.make(rdtype)
-        qname = to_dns_name(name)
-        if qname is None:
+        qtype = _rdtype(rdtype)
+        wire = _wire_name(name)
+        if wire is None:
             return DnsAnswer(name, qtype, DnsKind.NXDOMAIN, error="invalid domain name")
-        key = (qname, qtype)
+        key = (wire.lower(), int(qtype))
         entry = self._cache.get(key)
         if entry is not None:
             if entry.expires > self._clock():
@@ -230,7 +293,7 @@ class DnsClient:
             del self._cache[key]
         flight = self._inflight.get(key)
         if flight is None:
-            flight = _Flight(asyncio.create_task(self._fetch(qname, qtype, name)))
+            flight = _Flight(asyncio.create_task(self._fetch(key, wire, qtype, name)))
             self._inflight[key] = flight
             flight.task.add_done_callback(lambda _task: self._forget_flight(key, flight))
         else:
@@ -252,21 +315,21 @@ class DnsClient:
         """Ask several questions concurrently; answers come back in the order asked."""
         return list(await asyncio.gather(*(self.query(n, t) for n, t in questions)))
 
-    def _forget_flight(self, key: tuple[dns.name.Name, RdataType], flight: _Flight) -> None:
+    def _forget_flight(self, key: tuple[bytes, int], flight: _Flight) -> None:
         if self._inflight.get(key) is flight:
             del self._inflight[key]
 
-    async def _fetch(self, qname: dns.name.Name, qtype: RdataType, text: str) -> DnsAnswer:
-        self.stats.questions.add((qname, qtype))
+    async def _fetch(self, key: tuple[bytes, int], wire: bytes, qtype: RdataType, text: str) -> DnsAnswer:
+        self.stats.questions.add(key)
         try:
-            response = await self._exchange(qname, qtype)
+            response = await self._exchange(wire, qtype)
         except _TemporaryFailure as failure:
             return DnsAnswer(text, qtype, failure.kind, error=failure.reason)
         answer = self._interpret(response, qtype, text)
-        if answer.ttl > 0 and not answer.is_temporary_error:
+        if answer.ttl > 0:
             if len(self._cache) >= self.max_entries:
                 self._evict()
-            self._cache[(qname, qtype)] = _CacheEntry(answer, self._clock() + answer.ttl)
+            self._cache[key] = _CacheEntry(answer, self._clock() + answer.ttl)
         return answer
 
     def _evict(self) -> None:
@@ -279,28 +342,14 @@ class DnsClient:
             for key in list(self._cache)[: max(1, self.max_entries // 10)]:
                 del self._cache[key]
 
-    def _interpret(self, response: dns.message.Message, qtype: RdataType, text: str) -> DnsAnswer:
-        if not isinstance(response, dns.message.QueryMessage):
-            return DnsAnswer(text, qtype, DnsKind.SERVFAIL, error="not a query response")
-        try:
-            chain = response.resolve_chaining()
-        except dns.exception.DNSException as exc:
-            return DnsAnswer(text, qtype, DnsKind.SERVFAIL, error=f"unusable answer: {exc!r}")
-        if chain.answer is not None:
-            return DnsAnswer(
-                text, qtype, DnsKind.ANSWER, tuple(chain.answer), min(chain.minimum_ttl, self.max_ttl)
-            )
-        kind = DnsKind.NXDOMAIN if response.rcode() == dns.rcode.NXDOMAIN else DnsKind.NODATA
-        ttl = self.negative_ttl
-        for rrset in response.authority:
-            if rrset.rdtype == dns.rdatatype.SOA:
-                soa = rrset[0]
-                if isinstance(soa, dns.rdtypes.ANY.SOA.SOA):
-                    ttl = min(rrset.ttl, soa.minimum)
-                break
+    def _interpret(self, response: ParsedResponse, qtype: RdataType, text: str) -> DnsAnswer:
+        if response.values:
+            return DnsAnswer(text, qtype, DnsKind.ANSWER, response.values, min(response.ttl, self.max_ttl))
+        kind = DnsKind.NXDOMAIN if response.rcode == dns.rcode.NXDOMAIN else DnsKind.NODATA
+        ttl = response.negative_ttl if response.negative_ttl >= 0 else self.negative_ttl
         return DnsAnswer(text, qtype, kind, (), min(ttl, self.max_ttl))
 
-    async def _exchange(self, qname: dns.name.Name, qtype: RdataType) -> dns.message.Message:
+    async def _exchange(self, wire: bytes, qtype: RdataType) -> ParsedResponse:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.lifetime
         failures: dict[int, str] = {}
@@ -316,46 +365,73 @@ class DnsClient:
                     raise _TemporaryFailure(DnsKind.SERVFAIL, "; ".join(failures.values()))
                 continue
             host, port = self.nameservers[index]
-            query = dns.message.make_query(
-                qname,
-                qtype,
-                use_edns=0 if self.edns_payload else False,
-                payload=self.edns_payload,
-            )
+            query_id = secrets.randbits(16)
             self.stats.queries_sent += 1
             try:
-                response = await self._udp(query, host, port, min(self.timeout, remaining))
-                if response.flags & dns.flags.TC:
+                response = await self._udp(query_id, wire, qtype, host, port, min(self.timeout, remaining))
+                if response.truncated:
                     self.stats.tcp_fallbacks += 1
                     self.stats.queries_sent += 1
-                    response = await dns.asyncquery.tcp(
-                        query, host, timeout=max(deadline - loop.time(), 0.001), port=port
-                    )
-            except (TimeoutError, dns.exception.Timeout):
+                    async with asyncio.timeout_at(deadline):
+                        response = await self._tcp(query_id, wire, qtype, host, port)
+            except TimeoutError:
                 continue
-            except (OSError, dns.exception.DNSException, EOFError) as exc:
+            except (OSError, EOFError, WireError, dns.exception.DNSException) as exc:
                 failures[index] = f"{host}:{port}: {exc!r}"
                 continue
-            rcode = response.rcode()
-            if rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            if response.rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
                 return response
-            failures[index] = f"{host}:{port}: {dns.rcode.to_text(rcode)}"
+            failures[index] = f"{host}:{port}: {dns.rcode.to_text(dns.rcode.Rcode.make(response.rcode))}"
+
+    def _read(self, data: bytes, query_id: int, wire: bytes, qtype: RdataType) -> ParsedResponse | None:
+        try:
+            return parse_response(data, query_id, wire, qtype)
+        except WireError:
+            pass
+        # Outside the lean codec (or malformed): let dnspython judge it.
+        try:
+            message = dns.message.from_wire(data)
+        except dns.exception.DNSException:
+            return None
+        question = message.question[0] if len(message.question) == 1 else None
+        if (
+            message.id != query_id
+            or not message.flags & dns.flags.QR
+            or question is None
+            or question.rdtype != qtype
+            or (question.name.to_wire() or b"").lower() != wire.lower()
+        ):
+            return None
+        return _values_from_message(message, qtype)
 
     async def _udp(
-        self, query: dns.message.Message, host: str, port: int, timeout: float
-    ) -> dns.message.Message:
+        self, query_id: int, wire: bytes, qtype: RdataType, host: str, port: int, timeout: float
+    ) -> ParsedResponse:
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
             sock.setblocking(False)
             sock.connect((host, port))
-            await loop.sock_sendall(sock, query.to_wire())
+            await loop.sock_sendall(sock, build_query(query_id, wire, qtype, self.edns_payload))
             async with asyncio.timeout(timeout):
                 while True:
                     data = await loop.sock_recv(sock, 65535)
-                    try:
-                        response = dns.message.from_wire(data)
-                    except dns.exception.DNSException:
-                        continue  # garbage on our port: keep waiting for the real answer
-                    if query.is_response(response):
+                    response = self._read(data, query_id, wire, qtype)
+                    if response is not None:
                         return response
+
+    async def _tcp(self, query_id: int, wire: bytes, qtype: RdataType, host: str, port: int) -> ParsedResponse:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            message = build_query(query_id, wire, qtype, self.edns_payload)
+            writer.write(len(message).to_bytes(2, "big") + message)
+            await writer.drain()
+            while True:
+                size = int.from_bytes(await reader.readexactly(2), "big")
+                response = self._read(await reader.readexactly(size), query_id, wire, qtype)
+                if response is not None:
+                    return response
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 
 from starlette.applications import Starlette
 
+from domaincheck.dns import DnsClient
 from mailaccounts.database import database, ping_database
 from mailaccounts.settings import Settings
 from mailflow.listener import ListenerConfig, start_listener
 from mailflow.relay import SmtpRelay, parse_relay_url
 from resolvers.sending import EnvelopeSender, Outbox
+from resolvers.spf import SpfChecker, recheck_stale_accounts
 from web.app import WebConfig, create_app
 from web.dashboard import DashboardConfig
 
-__all__ = ["build_app", "build_dashboard_config", "build_outbox", "smtp_listener"]
+log = logging.getLogger(__name__)
+
+__all__ = ["build_app", "build_dashboard_config", "build_outbox", "build_spf_checker", "smtp_listener"]
 
 
 def build_outbox(settings: Settings) -> Outbox:
@@ -33,7 +41,42 @@ def build_outbox(settings: Settings) -> Outbox:
     )
 
 
-def build_dashboard_config(settings: Settings) -> DashboardConfig | None:
+def build_spf_checker(settings: Settings) -> SpfChecker:
+    """One SPF checker per process, so its DNS cache serves every check."""
+    dns = DnsClient(settings.dns_nameservers or None, lifetime=settings.dns_timeout)
+    return SpfChecker(
+        dns, platform_include=settings.spf_include, sender_ips=settings.sender_ips, timeout=settings.dns_timeout
+    )
+
+
+@asynccontextmanager
+async def spf_rechecks(settings: Settings, checker: SpfChecker) -> AsyncIterator[None]:
+    """With SPF_RECHECK_HOURS, re-check accounts whose last check is older, in the background."""
+    if not settings.spf_recheck_hours:
+        yield
+        return
+    older_than = timedelta(hours=settings.spf_recheck_hours)
+
+    async def loop() -> None:
+        while True:
+            try:
+                # A full batch means more are stale: go on at once, otherwise look again in ten minutes.
+                if await recheck_stale_accounts(checker, older_than) < 500:
+                    await asyncio.sleep(600)
+            except Exception:
+                log.exception("periodic SPF re-check failed")
+                await asyncio.sleep(600)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def build_dashboard_config(settings: Settings, spf_checker: SpfChecker | None = None) -> DashboardConfig | None:
     """The dashboard's settings; None (API only) without SECRET_KEY, which signs its sessions."""
     if not settings.secret_key:
         return None
@@ -43,6 +86,7 @@ def build_dashboard_config(settings: Settings) -> DashboardConfig | None:
         outbox=build_outbox(settings),
         session_max_age=settings.session_max_age,
         cookie_secure=settings.session_cookie_secure,
+        spf_checker=spf_checker,
     )
 
 
@@ -71,6 +115,8 @@ def build_app(settings: Settings, *, manage_database: bool = True, run_smtp_list
     With `run_smtp_listener` (`mailaccounts serve`) the lifespan also runs the SMTP listener.
     """
 
+    spf_checker = build_spf_checker(settings)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
@@ -78,6 +124,8 @@ def build_app(settings: Settings, *, manage_database: bool = True, run_smtp_list
                 await stack.enter_async_context(database(settings.database_url))
             if run_smtp_listener:
                 await stack.enter_async_context(smtp_listener(settings))
+            await stack.enter_async_context(spf_rechecks(settings, spf_checker))
+            stack.push_async_callback(spf_checker.close)
             yield
 
     return create_app(
@@ -86,6 +134,7 @@ def build_app(settings: Settings, *, manage_database: bool = True, run_smtp_list
             database_ping=ping_database,
             lifespan=lifespan,
             outbox=build_outbox(settings),
-            dashboard=build_dashboard_config(settings),
+            spf_checker=spf_checker,
+            dashboard=build_dashboard_config(settings, spf_checker),
         )
     )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from mailaccounts.settings import Settings, SettingsError, load_settings
 
@@ -216,6 +218,71 @@ def cmd_smtp(settings: Settings, args: argparse.Namespace) -> int:
         raise CommandError(f"cannot listen on SMTP_LISTEN or reach the database: {exc}") from exc
 
 
+def _print_report(view: Any, lang: str) -> None:
+    """The report as a postmaster reads it."""
+    de = lang == "de"
+    print(f"Domain: {view.domain}")
+    print(
+        ("Ergebnis: " if de else "Result: ") + ("in Ordnung" if de else "ok")
+        if view.ok
+        else ("Ergebnis: Handlungsbedarf" if de else "Result: action needed")
+    )
+    for problem in view.problems:
+        print(f"  ! {problem.code}: {problem.message(lang)}")
+    print(("SPF-Eintrag: " if de else "SPF record: ") + (view.record or "-"))
+    if view.suggested_record:
+        print(("Vorschlag:   " if de else "Suggested:  ") + view.suggested_record)
+    print(("DNS-Abfragen: " if de else "DNS lookups: ") + f"{view.lookup_count} / 10")
+    print("MX: " + (", ".join(view.mx_hosts) or "-"))
+    print("DMARC: " + (view.dmarc_record or "-"))
+    if view.tree:
+        print("Include-Baum:" if de else "Include tree:")
+        for entry in view.tree:
+            via = f"{entry.mechanism} -> " if entry.mechanism else ""
+            error = f"  [{entry.error}]" if entry.error else ""
+            print(f"  {'  ' * entry.depth}{via}{entry.domain} ({entry.lookups}){error}")
+    if view.findings:
+        print("Befunde:" if de else "Findings:")
+        for finding in view.findings:
+            print(f"  [{finding.severity}] {finding.code}: {finding.message(lang)}")
+
+
+def cmd_spf(settings: Settings, args: argparse.Namespace) -> int:
+    from mailaccounts.app import build_spf_checker
+    from resolvers import spf
+    from resolvers.errors import AccountError
+
+    checker = build_spf_checker(settings)
+
+    async def report() -> int:
+        if "@" in args.target:
+            view = await spf.check_address(args.target, checker)
+        else:
+            view = await checker.check_domain(args.target.strip().rstrip(".").lower())
+        if args.json:
+            print(json.dumps(view.to_api_dict(args.lang), ensure_ascii=False, indent=2))
+        else:
+            _print_report(view, args.lang)
+        return 0 if view.ok else 1
+
+    async def evaluate() -> int:
+        result = await spf.evaluate_client(checker, args.ip, args.target, sender=args.sender, helo=args.helo or "")
+        if args.json:
+            print(json.dumps({"result": result.result, "explanation": result.explanation, "term": result.term}))
+        else:
+            print(f"result: {result.result}")
+            print(f"explanation: {result.explanation or result.reason or '-'}")
+            print(f"term: {result.term or '-'}")
+        return 0
+
+    try:
+        return asyncio.run(evaluate() if args.ip else report())
+    except AccountError as exc:
+        raise CommandError(f"{args.target!r} is not a valid address") from exc
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mailaccounts", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -236,6 +303,15 @@ def _parser() -> argparse.ArgumentParser:
     user_create.add_argument("--tenant", required=True)
     user_create.add_argument("--email", required=True)
     user_create.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+
+    spf = commands.add_parser("spf", help="check a domain's SPF/MX/DMARC, or evaluate check_host for an IP")
+    spf.add_argument("target", metavar="DOMAIN_OR_ADDRESS")
+    spf.add_argument("--ip", help="evaluate check_host for this client address")
+    spf.add_argument("--sender", help="MAIL FROM for --ip (default: the address, or postmaster@DOMAIN)")
+    spf.add_argument("--helo", help="HELO name for --ip")
+    spf.add_argument("--json", action="store_true", help="JSON with the GraphQL field names")
+    spf.add_argument("--lang", choices=["de", "en"], default="de", help="language of the messages")
+    spf.set_defaults(handler=cmd_spf)
 
     token = commands.add_parser("token", help="manage API tokens")
     token.set_defaults(handler=cmd_token)

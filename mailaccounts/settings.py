@@ -47,6 +47,11 @@ SETTINGS_HELP: list[tuple[str, str, str]] = [
         "platform",
         "`platform`: MAIL FROM `pN.out@MAILBOX_DOMAIN` (bounces come back); `account`: the user's address",
     ),
+    ("DNS_NAMESERVERS", "none: the system resolver", "comma-separated `host[:port]` the SPF check asks"),
+    ("DNS_TIMEOUT", "5", "seconds one whole domain check may take; then it counts as unreachable"),
+    ("SPF_INCLUDE", "_spf.aranes.de", "the SPF include that authorizes the platform's relays"),
+    ("SENDER_IPS", "none", "comma-separated relay addresses; when set, check_host must pass for each of them"),
+    ("SPF_RECHECK_HOURS", "0", "re-check every account's SPF when its last check is older; 0: never"),
 ]
 
 _SMTP_URL = re.compile(r"^(smtp|smtps|smtp\+starttls)://([^@/]+@)?[^@/:]+(:[0-9]{1,5})?/?$")
@@ -73,6 +78,11 @@ class Settings:
     smtp_relay: str = "smtp://127.0.0.1:25"
     smtp_relay_timeout: int = 30
     envelope_sender: str = "platform"
+    dns_nameservers: tuple[tuple[str, int], ...] = ()
+    dns_timeout: float = 5.0
+    spf_include: str = "_spf.aranes.de"
+    sender_ips: tuple[str, ...] = ()
+    spf_recheck_hours: int = 0
 
     def require_secret_key(self) -> str:
         """Return SECRET_KEY or stop with a clear message where a command needs it."""
@@ -92,6 +102,38 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise SettingsError(f"{name}={value} is out of range ({low}..{high})")
     return value
+
+
+def _nameservers(raw: str) -> tuple[tuple[str, int], ...]:
+    servers = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        host, port = item, 53
+        if item.startswith("["):  # [v6]:port
+            host, _, rest = item[1:].partition("]")
+            port = int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else 53
+        elif item.count(":") == 1:
+            host, _, port_text = item.partition(":")
+            if not port_text.isdigit():
+                raise SettingsError(f"DNS_NAMESERVERS: {item!r} is not host[:port]")
+            port = int(port_text)
+        try:
+            ip_address(host)
+        except ValueError:
+            raise SettingsError(f"DNS_NAMESERVERS: {host!r} is not an IP address") from None
+        if not 0 < port < 65536:
+            raise SettingsError(f"DNS_NAMESERVERS: port {port} is out of range")
+        servers.append((host, port))
+    return tuple(servers)
+
+
+def _addresses(raw: str) -> tuple[str, ...]:
+    addresses = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            addresses.append(str(ip_address(item)))
+        except ValueError:
+            raise SettingsError(f"SENDER_IPS: {item!r} is not an IP address") from None
+    return tuple(addresses)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -131,7 +173,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     session_cookie_secure = (env.get("SESSION_COOKIE_SECURE") or "false").strip().lower()
     if session_cookie_secure not in ("true", "false"):
         raise SettingsError(f"SESSION_COOKIE_SECURE={session_cookie_secure!r} is not `true` or `false`")
+    spf_include = (env.get("SPF_INCLUDE") or Settings.spf_include).strip().lower().rstrip(".")
+    if not _DOMAIN.match(spf_include.lstrip("_").replace("._", ".")):
+        raise SettingsError(f"SPF_INCLUDE={spf_include!r} is not a domain name (e.g. _spf.aranes.de)")
     return Settings(
+        dns_nameservers=_nameservers(env.get("DNS_NAMESERVERS") or ""),
+        dns_timeout=float(_int(env, "DNS_TIMEOUT", 5, 1, 120)),
+        spf_include=spf_include,
+        sender_ips=_addresses(env.get("SENDER_IPS") or ""),
+        spf_recheck_hours=_int(env, "SPF_RECHECK_HOURS", 0, 0, 24 * 365),
         session_max_age=_int(env, "SESSION_MAX_AGE", 8 * 3600, 60, 30 * 24 * 3600),
         session_cookie_secure=session_cookie_secure == "true",
         smtp_listen_host=smtp_listen_host,

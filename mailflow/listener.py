@@ -10,7 +10,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from resolvers.mailboxes import MailboxDisabled, NotOurDomain, Recipient, UnknownMailbox, resolve_recipient
+from resolvers.mailboxes import MailboxDisabled, NotOurDomain, Recipient, RecipientCache, UnknownMailbox
 from resolvers.messages import DeliveryDeferred, DeliveryQueue
 
 __all__ = ["ListenerConfig", "MailboxEnvelope", "MailboxHandler", "MailboxSMTP", "start_listener"]
@@ -30,13 +30,15 @@ class ListenerConfig:
     max_message_bytes: int = 25 * 1024 * 1024
     max_connections: int = 200
     timeout: float = 300.0
+    recipient_cache_ttl: float = 5.0
 
 
 class MailboxHandler:
     """aiosmtpd handler: RCPT decides per address, DATA stores one copy per account."""
 
-    def __init__(self, mailbox_domain: str) -> None:
+    def __init__(self, mailbox_domain: str, recipient_cache_ttl: float = 5.0) -> None:
         self.mailbox_domain = mailbox_domain
+        self.recipients = RecipientCache(mailbox_domain, ttl=recipient_cache_ttl)
         self.queue = DeliveryQueue()
 
     async def handle_RCPT(
@@ -46,7 +48,7 @@ class MailboxHandler:
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return "452 4.5.3 Too many recipients"
         try:
-            recipient = await resolve_recipient(address, self.mailbox_domain)
+            recipient = await self.recipients.resolve(address)
         except NotOurDomain:
             return "550 5.7.1 Relaying denied: this server only accepts mail for its own mailboxes"
         except UnknownMailbox:
@@ -61,9 +63,11 @@ class MailboxHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         """Store the message unchanged; 451 when an account vanished since RCPT or the store failed."""
         raw = envelope.original_content or b""
+        recipients = _recipients(envelope)
         try:
-            result = await self.queue.deliver(_recipients(envelope), bytes(raw))
+            result = await self.queue.deliver(recipients, bytes(raw))
         except DeliveryDeferred:
+            self.recipients.forget(recipients)
             return "451 4.2.1 Mailbox changed during delivery, try again later"
         except Exception:
             log.exception("storing a message from %r failed", session.peer)
@@ -118,7 +122,7 @@ async def start_listener(config: ListenerConfig) -> asyncio.Server:
     aiosmtpd has no connection limit, so the factory answers 421 beyond `max_connections`.
     """
     loop = asyncio.get_running_loop()
-    handler = MailboxHandler(config.mailbox_domain)
+    handler = MailboxHandler(config.mailbox_domain, config.recipient_cache_ttl)
     open_connections = 0
 
     def release() -> None:

@@ -129,6 +129,8 @@ class MailAccount(Model):
     updated_at = fields.DatetimeField(auto_now=True)
     spf_report: Any = fields.JSONField(null=True)
     spf_checked_at = fields.DatetimeField(null=True)
+    # The verdict of spf_report, as a column so bulk-check progress and filters need no JSON queries.
+    spf_ok = fields.BooleanField(null=True)
     smtp_host = fields.CharField(max_length=253, null=True)
     smtp_port = fields.IntField(null=True)
     smtp_security = fields.CharEnumField(SmtpSecurity, max_length=8, null=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from orm.models import MailAccount
@@ -13,6 +15,7 @@ __all__ = [
     "MailboxDisabled",
     "NotOurDomain",
     "Recipient",
+    "RecipientCache",
     "RecipientRefused",
     "UnknownMailbox",
     "inbound_address",
@@ -81,6 +84,15 @@ def parse_mailbox_address(address: str, mailbox_domain: str) -> MailboxAddress |
     return MailboxAddress(number=int(match.group(1)), is_bounce=match.group(2) is not None)
 
 
+async def _lookup(mailbox: MailboxAddress) -> Recipient:
+    row = await MailAccount.filter(mailbox_number=mailbox.number).values("id", "active")
+    if not row:
+        raise UnknownMailbox("address")
+    if not row[0]["active"]:
+        raise MailboxDisabled("address")
+    return Recipient(account_id=row[0]["id"], mailbox_number=mailbox.number, is_bounce=mailbox.is_bounce)
+
+
 async def resolve_recipient(address: str, mailbox_domain: str) -> Recipient:
     """The account an envelope recipient delivers to, in one indexed lookup.
 
@@ -90,9 +102,49 @@ async def resolve_recipient(address: str, mailbox_domain: str) -> Recipient:
     mailbox = parse_mailbox_address(address, mailbox_domain)
     if mailbox is None:
         raise UnknownMailbox("address")
-    row = await MailAccount.filter(mailbox_number=mailbox.number).values("id", "active")
-    if not row:
-        raise UnknownMailbox("address")
-    if not row[0]["active"]:
-        raise MailboxDisabled("address")
-    return Recipient(account_id=row[0]["id"], mailbox_number=mailbox.number, is_bounce=mailbox.is_bounce)
+    return await _lookup(mailbox)
+
+
+class RecipientCache:
+    """`resolve_recipient` for the listener, remembering accepted mailboxes for `ttl` seconds in this process.
+
+    Only acceptances are kept. A stale one costs nothing: the delivery transaction checks every account
+    again and answers 451, after which `forget` drops it, so the sender's retry gets the final 550. A
+    stale refusal would bounce mail for good, so refusals are always looked up. A mailbox number belongs
+    to one account for life (numbers are never handed out twice), so only liveness can go stale.
+    """
+
+    def __init__(
+        self,
+        mailbox_domain: str,
+        *,
+        ttl: float = 5.0,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.mailbox_domain = mailbox_domain
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        self._accepted: dict[int, tuple[int, float]] = {}  # mailbox number -> (account id, expiry)
+
+    async def resolve(self, address: str) -> Recipient:
+        """Like `resolve_recipient`, without a query when the mailbox was accepted less than `ttl` ago."""
+        mailbox = parse_mailbox_address(address, self.mailbox_domain)
+        if mailbox is None:
+            raise UnknownMailbox("address")
+        now = self._clock()
+        entry = self._accepted.get(mailbox.number)
+        if entry is not None and entry[1] > now:
+            return Recipient(account_id=entry[0], mailbox_number=mailbox.number, is_bounce=mailbox.is_bounce)
+        recipient = await _lookup(mailbox)
+        self._accepted.pop(mailbox.number, None)
+        if len(self._accepted) >= self.max_entries:
+            del self._accepted[next(iter(self._accepted))]  # the oldest entry (dicts keep insertion order)
+        self._accepted[mailbox.number] = (recipient.account_id, now + self.ttl)
+        return recipient
+
+    def forget(self, recipients: Iterable[Recipient]) -> None:
+        """Drop these recipients' mailboxes, so the next RCPT to them is looked up again."""
+        for recipient in recipients:
+            self._accepted.pop(recipient.mailbox_number, None)

@@ -7,16 +7,18 @@ from strawberry import relay
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 
 from schema.accounts import AccountMutation, AccountQuery
-from schema.context import Context, Outbox, authenticate_bearer
+from schema.context import Context, Outbox, SpfChecker, authenticate_bearer
 from schema.errors import should_mask_error
 from schema.mail import MailMutation, MailQuery
 from schema.messages import negotiate_language
 from schema.session import DashboardIdentity, login_user, logout_user, principal_for_user
+from schema.spf import SpfMutation, SpfQuery
 
 __all__ = [
     "Context",
     "DashboardIdentity",
     "Outbox",
+    "SpfChecker",
     "authenticate_bearer",
     "login_user",
     "logout_user",
@@ -31,12 +33,12 @@ MAX_TOKENS = 2000
 
 
 @strawberry.type
-class Query(AccountQuery, MailQuery):
+class Query(AccountQuery, MailQuery, SpfQuery):
     node: relay.Node | None = relay.node(description="Any object by its global ID, or null.")
 
 
 @strawberry.type
-class Mutation(AccountMutation, MailMutation):
+class Mutation(AccountMutation, MailMutation, SpfMutation):
     pass
 
 

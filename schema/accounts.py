@@ -17,12 +17,14 @@ from resolvers.accounts import MailAccount as MailAccountRow
 from resolvers.errors import AccountError, NotFound
 from resolvers.pagination import InvalidPageRequest, encode_cursor
 from resolvers.smtp_servers import SmtpServerSettings, smtp_server_of
+from resolvers.spf import SpfReportView, stored_report
 from schema.context import Context
 from schema.errors import PublicError, UserError, user_error
 from schema.ids import decode_id
 
 if TYPE_CHECKING:
     from schema.mail import Direction, MessageConnection, SmtpServer
+    from schema.spf import SpfReport
 
 __all__ = ["AccountMutation", "AccountQuery", "MailAccount", "WriteScope"]
 
@@ -54,6 +56,13 @@ class MailAccount(relay.Node):
     created_at: datetime
     updated_at: datetime
     smtp: strawberry.Private[SmtpServerSettings | None] = None
+    spf_view: strawberry.Private[SpfReportView | None] = None
+
+    @strawberry.field(description="The last SPF report of the account's domain (spfCheck), or null before the first.")
+    def spf(self, info: Info[Context, Any]) -> Annotated[SpfReport, strawberry.lazy("schema.spf")] | None:
+        from schema.spf import SpfReport
+
+        return SpfReport.from_view(self.spf_view, info.context.lang) if self.spf_view else None
 
     @strawberry.field(description="The account's own SMTP server (never the password), or null: platform relay.")
     def smtp_server(self) -> Annotated[SmtpServer, strawberry.lazy("schema.mail")] | None:
@@ -89,6 +98,7 @@ class MailAccount(relay.Node):
             created_at=row.created_at,
             updated_at=row.updated_at,
             smtp=smtp_server_of(row),
+            spf_view=stored_report(row),
         )
 
     @classmethod

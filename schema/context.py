@@ -8,9 +8,10 @@ from strawberry.dataloader import DataLoader
 
 from resolvers.accounts import message_counts
 from resolvers.sending import Outbox
+from resolvers.spf import SpfChecker
 from resolvers.tokens import Principal, authenticate
 
-__all__ = ["Context", "Outbox", "authenticate_bearer"]
+__all__ = ["Context", "Outbox", "SpfChecker", "authenticate_bearer"]
 
 
 async def _load_message_counts(account_ids: list[int]) -> list[int]:
@@ -27,6 +28,8 @@ class Context:
     lang: str = "de"
     # How sendMessage reaches an SMTP server; None where the front end cannot send (sendMessage errors).
     outbox: Outbox | None = None
+    # Runs SPF checks with the process-wide DNS cache; None where the front end cannot check.
+    spf_checker: SpfChecker | None = None
     message_count_loader: DataLoader[int, int] = field(default_factory=lambda: DataLoader(load_fn=_load_message_counts))
 
     @property

@@ -17,7 +17,7 @@ from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from schema import Context, Outbox, authenticate_bearer, negotiate_language, schema
+from schema import Context, Outbox, SpfChecker, authenticate_bearer, negotiate_language, schema
 from web.dashboard import DashboardConfig, create_dashboard
 from web.request_id import RequestIdMiddleware
 
@@ -36,6 +36,7 @@ class WebConfig:
     database_ping: Callable[[], Awaitable[None]]
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None
     outbox: Outbox | None = None
+    spf_checker: SpfChecker | None = None
     # The browser dashboard at `/`; None serves only the API (it needs SECRET_KEY for its sessions).
     dashboard: DashboardConfig | None = None
 
@@ -59,9 +60,8 @@ def _unauthorized(message: str) -> JSONResponse:
 class GraphQLRoute:
     """`/graphql`: GraphiQL for a browser's GET, otherwise a bearer token decides tenant and scope."""
 
-    def __init__(self, mailbox_domain: str, outbox: Outbox | None = None) -> None:
-        self.mailbox_domain = mailbox_domain
-        self.outbox = outbox
+    def __init__(self, config: WebConfig) -> None:
+        self.config = config
         self.view = _SchemaEndpoint(schema, graphql_ide="graphiql", allow_queries_via_get=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -90,9 +90,10 @@ class GraphQLRoute:
             return
         scope.setdefault("state", {})["graphql_context"] = Context(
             principal=principal,
-            mailbox_domain=self.mailbox_domain,
+            mailbox_domain=self.config.mailbox_domain,
             lang=negotiate_language(request.headers.get("accept-language")),
-            outbox=self.outbox,
+            outbox=self.config.outbox,
+            spf_checker=self.config.spf_checker,
         )
         await self.view(scope, receive, send)
 
@@ -110,7 +111,7 @@ def create_app(config: WebConfig) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/graphql", GraphQLRoute(config.mailbox_domain, config.outbox), methods=["GET", "POST"]),
+            Route("/graphql", GraphQLRoute(config), methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             *([Mount("/", app=create_dashboard(config.dashboard))] if config.dashboard else []),
         ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import email.message
@@ -26,12 +27,12 @@ from starlette.datastructures import FormData
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from schema import DashboardIdentity, Outbox, login_user, logout_user, principal_for_user
+from schema import DashboardIdentity, Outbox, SpfChecker, login_user, logout_user, principal_for_user
 from web.client import OperationFailed, Operations, SchemaClient
 from web.login_throttle import LoginThrottle
 from web.security import CSRF_FIELD, SecurityHeadersMiddleware, csrf_token, csrf_valid
@@ -44,6 +45,8 @@ WEB_DIR = Path(__file__).parent
 PAGE_SIZE = 20
 MESSAGE_PAGE_SIZE = 25
 MERGE_TARGETS_MAX = 100
+# SPF checks of "SPF-Check für alle" running at the same time (each waits on DNS).
+SPF_CHECK_CONCURRENCY = 4
 SESSION_COOKIE = "mailaccounts_session"
 LOCAL_TIME = ZoneInfo("Europe/Berlin")
 _SLUG = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
@@ -190,6 +193,7 @@ class DashboardConfig:
     cookie_secure: bool = False
     clock: Callable[[], float] = time.time
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    spf_checker: SpfChecker | None = None
 
 
 View = Callable[[Request, DashboardIdentity], Awaitable[Response]]
@@ -225,7 +229,7 @@ class Dashboard:
             "csrf": csrf_token(request),
             "identity": None,
             "spf_available": self.client.has("SpfCheck"),
-            "spf_all_available": self.client.has("SpfCheckAll"),
+            "spf_all_available": self.client.has("SpfTargets"),
         }
         return self.templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
 
@@ -362,6 +366,14 @@ class Dashboard:
         history = params.getlist("prev")[:1000] if after else []
         variables = {"first": PAGE_SIZE, "after": after, "status": status or None, "search": search or None}
         data = (await self.client.run(identity, "Accounts", variables))["accounts"]
+        if self.client.has("AccountsSpf"):
+            try:
+                spf = (await self.client.run(identity, "AccountsSpf", variables))["accounts"]["edges"]
+            except OperationFailed:
+                spf = []
+            results = {edge["node"]["id"]: edge["node"]["spf"] for edge in spf}
+            for edge in data["edges"]:
+                edge["node"]["spf"] = results.get(edge["node"]["id"])
         filters = {"q": search, "status": status}
         base_query = {key: value for key, value in filters.items() if value}
 
@@ -427,6 +439,9 @@ class Dashboard:
         account = await self.account(identity, request.path_params["slug"])
         if account is None:
             return self.not_found(request, identity)
+        if self.client.has("AccountSpf"):
+            spf = (await self.client.run(identity, "AccountSpf", {"id": account["id"]}))["account"]
+            account["spf"] = spf["spf"] if spf else None
         return self.render(request, "account.html", {"identity": identity, "account": account})
 
     async def set_status(self, request: Request, identity: DashboardIdentity, form: FormData) -> Response:
@@ -523,6 +538,62 @@ class Dashboard:
             return await self._merge_page(request, identity, account, values, errors, status_code=422)
         self.flash(request, "merged", count=data["movedMessageCount"])
         return RedirectResponse(f"/mail-accounts/{to_slug(data['account']['id'])}", status_code=303)
+
+    # --- SPF ----------------------------------------------------------------------------------------
+
+    async def _spf_check(self, identity: DashboardIdentity, global_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = (await self.client.run(identity, "SpfCheck", {"accountId": global_id}))["spfCheck"]
+        return data
+
+    async def spf_check(self, request: Request, identity: DashboardIdentity, form: FormData) -> Response:
+        """POST /mail-accounts/{slug}/spf-check: check one account; JSON for the progress script."""
+        global_id = from_slug(request.path_params["slug"])
+        if global_id is None or not self.client.has("SpfCheck"):
+            return self.not_found(request, identity)
+        data = await self._spf_check(identity, global_id)
+        report = data["report"]
+        if "application/json" in request.headers.get("accept", ""):
+            return JSONResponse(
+                {
+                    "ok": bool(report and report["ok"]),
+                    "errors": [error["message"] for error in data["userErrors"]],
+                }
+            )
+        self.flash(request, "not_found" if data["userErrors"] or report is None else "spf_checked")
+        return RedirectResponse(f"/mail-accounts/{request.path_params['slug']}#domainkonfiguration", status_code=303)
+
+    async def _spf_targets(self, identity: DashboardIdentity) -> list[str]:
+        ids: list[str] = []
+        after: str | None = None
+        while True:
+            data = (await self.client.run(identity, "SpfTargets", {"first": 100, "after": after}))["accounts"]
+            ids.extend(edge["node"]["id"] for edge in data["edges"])
+            if not data["pageInfo"]["hasNextPage"]:
+                return ids
+            after = data["pageInfo"]["endCursor"]
+
+    async def spf_targets(self, request: Request, identity: DashboardIdentity) -> Response:
+        """GET /mail-accounts/spf-targets: every account's slug, for the progress script."""
+        if not self.client.has("SpfTargets"):
+            return self.not_found(request, identity)
+        return JSONResponse({"accounts": [to_slug(global_id) for global_id in await self._spf_targets(identity)]})
+
+    async def spf_check_all(self, request: Request, identity: DashboardIdentity, form: FormData) -> Response:
+        """POST /mail-accounts/spf-check: every account of the tenant, a few at a time (the no-script path)."""
+        if not self.client.has("SpfTargets"):
+            return self.not_found(request, identity)
+        limit = asyncio.Semaphore(SPF_CHECK_CONCURRENCY)
+
+        async def check(global_id: str) -> bool:
+            async with limit:
+                try:
+                    return not (await self._spf_check(identity, global_id))["userErrors"]
+                except OperationFailed:
+                    return False
+
+        results = await asyncio.gather(*(check(global_id) for global_id in await self._spf_targets(identity)))
+        self.flash(request, "spf_checked_all", count=sum(results))
+        return RedirectResponse("/mail-accounts", status_code=303)
 
     # --- messages and own SMTP server ---------------------------------------------------------
 
@@ -678,7 +749,10 @@ class Dashboard:
             Route("/mail-accounts", self.page(self.accounts), methods=["GET"]),
             Route("/mail-accounts/new", self.page(self.new_form), methods=["GET"]),
             Route("/mail-accounts/new", self.action(self.create), methods=["POST"]),
+            Route("/mail-accounts/spf-check", self.action(self.spf_check_all), methods=["POST"]),
+            Route("/mail-accounts/spf-targets", self.page(self.spf_targets), methods=["GET"]),
             Route("/mail-accounts/{slug}", self.page(self.detail), methods=["GET"]),
+            Route("/mail-accounts/{slug}/spf-check", self.action(self.spf_check), methods=["POST"]),
             Route("/mail-accounts/{slug}/status", self.action(self.set_status), methods=["POST"]),
             Route("/mail-accounts/{slug}/delete", self.page(self.delete_form), methods=["GET"]),
             Route("/mail-accounts/{slug}/delete", self.action(self.delete), methods=["POST"]),
@@ -695,7 +769,7 @@ class Dashboard:
 
 def create_dashboard(config: DashboardConfig, operations: Operations | None = None) -> Starlette:
     """The dashboard as an ASGI app with its session and security middleware; mount it at `/`."""
-    client = SchemaClient(operations or Operations.load(), config.mailbox_domain, config.outbox)
+    client = SchemaClient(operations or Operations.load(), config.mailbox_domain, config.outbox, config.spf_checker)
     dashboard = Dashboard(config, client)
 
     async def operation_failed(request: Request, exc: Exception) -> Response:

@@ -6,7 +6,9 @@ import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -16,6 +18,7 @@ from mailaccounts.settings import Settings
 from resolvers.mailboxes import Recipient
 from resolvers.messages import deliver_message
 from tests.dashboard.conftest import PASSWORD, DashboardUser
+from tests.domaincheck.dns_server import LoopbackDnsServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -42,10 +45,29 @@ def _free_port() -> int:
         return port
 
 
+ZONE: dict[str, list[Any]] = {
+    "_spf.aranes.de": [{"TXT": "v=spf1 ip4:192.0.2.0/24 -all"}],
+    "alt.example": [{"MX": [10, "mx.alt.example"]}, {"TXT": "v=spf1 mx include:_spf.anbieter.example ~all"}],
+    "mx.alt.example": [{"A": "198.51.100.25"}],
+    "_spf.anbieter.example": [{"TXT": "v=spf1 ip4:203.0.113.0/24 ~all"}],
+    "gut.example": [{"MX": [10, "mx.gut.example"]}, {"TXT": "v=spf1 mx include:_spf.aranes.de ~all"}],
+    "mx.gut.example": [{"A": "198.51.100.26"}],
+    "_dmarc.gut.example": [{"TXT": "v=DMARC1; p=none"}],
+}
+
+
 @pytest.fixture
-async def base_url(db: str, settings: Settings) -> AsyncIterator[str]:
+async def dns_server() -> AsyncIterator[LoopbackDnsServer]:
+    """A loopback DNS server with one domain that needs an SPF update and one that is fine."""
+    async with LoopbackDnsServer(ZONE) as server:
+        yield server
+
+
+@pytest.fixture
+async def base_url(db: str, settings: Settings, dns_server: LoopbackDnsServer) -> AsyncIterator[str]:
     """The real app served by uvicorn on a free loopback port, on this test's event loop and database."""
     port = _free_port()
+    settings = replace(settings, dns_nameservers=(dns_server.address,), dns_timeout=2.0)
     config = uvicorn.Config(
         build_app(settings, manage_database=False), host="127.0.0.1", port=port, lifespan="off", log_level="warning"
     )
@@ -199,6 +221,39 @@ async def test_narrow_screen_layout(page: object, user: DashboardUser) -> None:
     await page.get_by_role("button", name="Anmelden").click()
     await expect(page.get_by_role("switch", name="vertrieb@firma.example deaktivieren")).to_be_visible()
     await _shot(page, "14-list-narrow")
+
+
+async def test_spf_check_and_domain_panel(page: object, user: DashboardUser) -> None:
+    """SPF-Check shows the German problem, current and suggested record and the fix; "für alle" shows progress."""
+    from playwright.async_api import Page, expect
+
+    from resolvers.accounts import create_account
+    from resolvers.tokens import ensure_tenant
+
+    assert isinstance(page, Page)
+    tenant = await ensure_tenant(user.tenant)
+    await create_account(tenant.id, "vertrieb@alt.example", "Vertrieb")
+    await create_account(tenant.id, "info@gut.example", "Info")
+    await page.goto("/login")
+    await page.get_by_label("E-Mail-Adresse").fill(user.email)
+    await page.get_by_label("Passwort").fill(PASSWORD)
+    await page.get_by_role("button", name="Anmelden").click()
+    await page.get_by_role("link", name="vertrieb@alt.example", exact=True).click()
+    await page.get_by_role("button", name="SPF-Check").click()
+    panel = page.locator("#domainkonfiguration")
+    await expect(panel.get_by_text("SPF-Problem", exact=True)).to_be_visible()
+    await expect(panel.get_by_text("angepasst werden muss")).to_be_visible()
+    await expect(panel.locator("#suggested-record")).to_have_text(
+        "v=spf1 mx include:_spf.anbieter.example include:_spf.aranes.de ~all"
+    )
+    await expect(panel.get_by_role("button", name="Eintrag kopieren")).to_be_visible()
+    await expect(panel.get_by_text("include:_spf.aranes.de", exact=True)).to_be_visible()
+    await _shot(page, "15-spf-panel")
+    await page.get_by_role("link", name="Mail-Accounts", exact=True).click()
+    await page.get_by_role("button", name="SPF-Check für alle").click()
+    await expect(page.locator("tbody tr").nth(1).get_by_text("OK")).to_be_visible()
+    await expect(page.locator("tbody tr").first.get_by_text("Problem")).to_be_visible()
+    await _shot(page, "16-list-after-spf-check-all")
 
 
 async def _account_id(number: int) -> int:

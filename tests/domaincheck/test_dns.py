@@ -7,11 +7,13 @@ import asyncio
 import dns.message
 import dns.rcode
 import dns.rdatatype
+import dns.rrset
 import pytest
 from conftest import StartServer
 from dns_server import LoopbackDnsServer
 
 from domaincheck.dns import DnsClient, DnsKind
+from domaincheck.dns_wire import parse_response
 
 ZONE = {
     "example.com": [{"TXT": "v=spf1 -all"}, {"A": "192.0.2.1"}, {"MX": [10, "mx.example.com"]}],
@@ -95,7 +97,9 @@ def test_negative_ttl_default_without_soa() -> None:
     response = dns.message.make_response(query)
     response.set_rcode(dns.rcode.NXDOMAIN)
     client = DnsClient([("127.0.0.1", 53)], negative_ttl=7)
-    answer = client._interpret(dns.message.from_wire(response.to_wire()), dns.rdatatype.TXT, "x")
+    parsed = parse_response(response.to_wire(), query.id, query.question[0].name.to_wire(), 16)
+    assert parsed is not None
+    answer = client._interpret(parsed, dns.rdatatype.TXT, "x")
     assert answer.kind is DnsKind.NXDOMAIN
     assert answer.ttl == 7
 
@@ -182,3 +186,24 @@ def test_threaded_server_serves_sync_users() -> None:
         client = DnsClient([threaded.address], timeout=0.5, lifetime=1.0)
         answer = asyncio.run(client.query("example.com", "A"))
     assert answer.addresses() == ["192.0.2.1"]
+
+
+@pytest.mark.asyncio
+async def test_other_types_fall_back_to_dnspython(loopback_dns: StartServer) -> None:
+    """Types outside the lean codec are read by dnspython and still classified."""
+    _, client = await loopback_dns(ZONE)
+    assert (await client.query("example.com", "HINFO")).kind is DnsKind.NODATA
+    assert (await client.query("missing.example.com", "HINFO")).kind is DnsKind.NXDOMAIN
+
+
+def test_codec_follows_cnames_and_compression() -> None:
+    """The codec reads a compressed answer with a CNAME chain like dnspython does."""
+    query = dns.message.make_query("alias.example.com", "MX")
+    response = dns.message.make_response(query)
+    response.answer.append(dns.rrset.from_text("alias.example.com.", 60, "IN", "CNAME", "example.com."))
+    response.answer.append(dns.rrset.from_text("example.com.", 300, "IN", "MX", "10 mx.example.com."))
+    parsed = parse_response(response.to_wire(), query.id, query.question[0].name.to_wire(), 15)
+    assert parsed is not None
+    assert parsed.values == ((10, "mx.example.com"),)
+    assert parsed.ttl == 60
+    assert parse_response(response.to_wire(), query.id ^ 1, query.question[0].name.to_wire(), 15) is None

@@ -20,6 +20,8 @@ from tests.documents import CREATE
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_CONNECTIONS = 8
+# Longer than any test, so whether RCPT is answered from the listener's cache does not depend on timing.
+RECIPIENT_CACHE_TTL = 60.0
 SMTP_USER = "vertrieb@firma.example"
 SMTP_PASSWORD = "geheim-Passwort-1"
 
@@ -144,6 +146,7 @@ async def listener(db: str) -> AsyncIterator[int]:
             port=0,
             max_message_bytes=MAX_MESSAGE_BYTES,
             max_connections=MAX_CONNECTIONS,
+            recipient_cache_ttl=RECIPIENT_CACHE_TTL,
         )
     )
     yield _port(server)

@@ -81,7 +81,8 @@ async def test_first_over_100_is_an_error(api: Api) -> None:
 
 
 async def test_merge_moves_messages_received_over_smtp(api: Api, listener: int) -> None:
-    """Merging moves SMTP-delivered mail into the target; the source address then answers 550 5.1.1."""
+    """Merging moves SMTP-delivered mail into the target; a later delivery to the source is deferred (451) while
+    the listener still remembers the mailbox, stores nothing, and its retry gets 550 5.1.1."""
     source = await new_account(api, "alt@firma.example")
     target = await new_account(api, "neu@firma.example")
     for i in range(3):
@@ -95,8 +96,12 @@ async def test_merge_moves_messages_received_over_smtp(api: Api, listener: int) 
     assert sorted(edge["node"]["messageId"] for edge in connection["edges"]) == [
         "<s0@x.example>", "<s1@x.example>", "<s2@x.example>", "<t@x.example>"
     ]
-    reply = await deliver(listener, [source.inbound], mail(message_id="<spaet@x.example>"))
-    assert (reply.code, reply.text[:5]) == (550, "5.1.1")
+    late = mail(message_id="<spaet@x.example>")
+    reply = await deliver(listener, [source.inbound], late)
+    assert (reply.code, reply.text[:5]) == (451, "4.2.1")
+    retry = await deliver(listener, [source.inbound], late)
+    assert (retry.code, retry.text[:5]) == (550, "5.1.1")
+    assert (await api(MESSAGES, {"id": target.id}))["account"]["messages"]["totalCount"] == 4
 
 
 async def test_delete_removes_messages_received_over_smtp(api: Api, listener: int) -> None:

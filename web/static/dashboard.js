@@ -17,51 +17,45 @@ function setupCopyButtons() {
   }
 }
 
-// "SPF-Check für alle": check the accounts one by one and show the progress; the form's
-// own POST (without JavaScript) checks them all at once.
+// "SPF-Check für alle": check every account one by one and show the progress, then reload the list.
+// Without JavaScript the form's own POST checks them all at once.
 function setupSpfAll() {
   const form = document.querySelector("form[data-spf-all]");
   const box = document.querySelector("[data-spf-progress]");
-  if (!form || !box) return;
+  if (!form || !box || !window.fetch) return;
   form.addEventListener("submit", async (event) => {
-    const rows = Array.from(document.querySelectorAll("tr[data-account-slug]"));
-    if (rows.length === 0) return;
     event.preventDefault();
     const token = form.querySelector("input[name=csrf_token]").value;
     const bar = box.querySelector("progress");
     const text = box.querySelector("[data-spf-progress-text]");
     const button = form.querySelector("button");
-    button.disabled = true;
-    box.hidden = false;
-    bar.max = rows.length;
-    let done = 0;
-    for (const row of rows) {
-      text.textContent = `${done} von ${rows.length}`;
-      try {
-        const response = await fetch(`/mail-accounts/${row.dataset.accountSlug}/spf-check`, {
-          method: "POST",
-          headers: { "X-CSRF-Token": token, "Accept": "application/json" },
-          credentials: "same-origin",
-        });
-        if (response.ok) {
-          const result = await response.json();
-          const cell = row.querySelector("[data-spf-cell]");
-          if (cell && result.label) {
-            cell.textContent = "";
-            const badge = document.createElement("span");
-            badge.className = result.ok ? "badge badge-ok" : "badge badge-problem";
-            badge.textContent = result.label;
-            cell.append(badge, " ", result.age || "");
-          }
+    try {
+      const targets = await fetch("/mail-accounts/spf-targets", { credentials: "same-origin" });
+      if (!targets.ok) throw new Error(String(targets.status));
+      const slugs = (await targets.json()).accounts;
+      button.disabled = true;
+      box.hidden = false;
+      bar.max = Math.max(slugs.length, 1);
+      let done = 0;
+      for (const slug of slugs) {
+        text.textContent = `${done} von ${slugs.length}`;
+        try {
+          await fetch(`/mail-accounts/${slug}/spf-check`, {
+            method: "POST",
+            headers: { "X-CSRF-Token": token, "Accept": "application/json" },
+            credentials: "same-origin",
+          });
+        } catch (error) {
+          // One failed account does not stop the others; the list shows what was checked.
         }
-      } catch (error) {
-        // A failed account stays as it was; the others are still checked.
+        done += 1;
+        bar.value = done;
       }
-      done += 1;
-      bar.value = done;
+      text.textContent = `${done} von ${slugs.length} geprüft`;
+      window.location.reload();
+    } catch (error) {
+      form.submit();
     }
-    text.textContent = `${done} von ${rows.length} geprüft`;
-    button.disabled = false;
   });
 }
 

@@ -1,0 +1,348 @@
+"""SPF checks of accounts and addresses: run the domain audit, store the verdict, bulk and periodic re-checks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from domaincheck.audit import DomainReport, SpfNode, audit_domain
+from domaincheck.dns import DnsClient
+from domaincheck.messages import message as domaincheck_message
+from domaincheck.spf import SpfResult, check_host
+from orm.models import MailAccount
+from resolvers.accounts import normalize_address
+from resolvers.errors import NotFound
+
+__all__ = [
+    "BulkCheckSummary",
+    "SpfChecker",
+    "SpfFindingView",
+    "SpfProblemView",
+    "SpfReportView",
+    "SpfTreeEntry",
+    "bulk_check_status",
+    "check_account",
+    "check_accounts",
+    "check_address",
+    "evaluate_client",
+    "get_account_row",
+    "recheck_stale_accounts",
+    "stored_report",
+]
+
+# A whole check may overrun DNS_TIMEOUT by this much (scheduling, the last answer in flight).
+_TIMEOUT_MARGIN = 0.5
+
+
+@dataclass(frozen=True)
+class SpfProblemView:
+    """A verdict code with the values its message needs."""
+
+    code: str
+    params: Mapping[str, Any]
+
+    def message(self, lang: str) -> str:
+        return domaincheck_message(self.code, lang, **self.params)
+
+
+@dataclass(frozen=True)
+class SpfFindingView:
+    """A detailed diagnosis with its severity (INFO, WARNING, ERROR)."""
+
+    code: str
+    severity: str
+    params: Mapping[str, Any]
+
+    def message(self, lang: str) -> str:
+        return domaincheck_message(self.code, lang, **self.params)
+
+
+@dataclass(frozen=True)
+class SpfTreeEntry:
+    """One record of the include/redirect tree, flattened in pre-order with its depth."""
+
+    depth: int
+    domain: str
+    mechanism: str | None
+    record: str | None
+    lookups: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class SpfReportView:
+    """A stored or fresh SPF report, language-neutral: messages are rendered by the caller."""
+
+    domain: str
+    checked_at: datetime
+    record: str | None
+    suggested_record: str | None
+    lookup_count: int
+    void_lookup_count: int
+    mx_hosts: list[str]
+    dmarc_record: str | None
+    problems: list[SpfProblemView]
+    findings: list[SpfFindingView]
+    tree: list[SpfTreeEntry] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        """The form stored in `mail_account.spf_report`."""
+        return {
+            "domain": self.domain,
+            "checkedAt": self.checked_at.isoformat(),
+            "record": self.record,
+            "suggestedRecord": self.suggested_record,
+            "lookupCount": self.lookup_count,
+            "voidLookupCount": self.void_lookup_count,
+            "mxHosts": self.mx_hosts,
+            "dmarcRecord": self.dmarc_record,
+            "problems": [{"code": p.code, "params": dict(p.params)} for p in self.problems],
+            "findings": [{"code": f.code, "severity": f.severity, "params": dict(f.params)} for f in self.findings],
+            "tree": [entry.__dict__ for entry in self.tree],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SpfReportView:
+        return cls(
+            domain=data["domain"],
+            checked_at=datetime.fromisoformat(data["checkedAt"]),
+            record=data.get("record"),
+            suggested_record=data.get("suggestedRecord"),
+            lookup_count=int(data.get("lookupCount", 0)),
+            void_lookup_count=int(data.get("voidLookupCount", 0)),
+            mx_hosts=list(data.get("mxHosts", [])),
+            dmarc_record=data.get("dmarcRecord"),
+            problems=[SpfProblemView(p["code"], p.get("params", {})) for p in data.get("problems", [])],
+            findings=[
+                SpfFindingView(f["code"], f["severity"], f.get("params", {})) for f in data.get("findings", [])
+            ],
+            tree=[SpfTreeEntry(**entry) for entry in data.get("tree", [])],
+        )
+
+    def to_api_dict(self, lang: str) -> dict[str, Any]:
+        """The report with the GraphQL field names and rendered messages (the CLI's --json)."""
+        return {
+            "ok": self.ok,
+            "domain": self.domain,
+            "checkedAt": self.checked_at.isoformat(),
+            "record": self.record,
+            "suggestedRecord": self.suggested_record,
+            "lookupCount": self.lookup_count,
+            "voidLookupCount": self.void_lookup_count,
+            "mxHosts": self.mx_hosts,
+            "dmarcRecord": self.dmarc_record,
+            "problems": [{"code": p.code, "message": p.message(lang)} for p in self.problems],
+            "findings": [
+                {"code": f.code, "severity": f.severity, "message": f.message(lang)} for f in self.findings
+            ],
+            "tree": [entry.__dict__ for entry in self.tree],
+        }
+
+
+def _flatten(node: SpfNode | None, depth: int = 0) -> list[SpfTreeEntry]:
+    if node is None:
+        return []
+    entries = [SpfTreeEntry(depth, node.domain, node.mechanism, node.record, node.lookups, node.error)]
+    for child in node.children:
+        entries += _flatten(child, depth + 1)
+    return entries
+
+
+def _view(report: DomainReport, checked_at: datetime) -> SpfReportView:
+    return SpfReportView(
+        domain=report.domain,
+        checked_at=checked_at,
+        record=report.record,
+        suggested_record=report.suggested_record,
+        lookup_count=report.lookup_count,
+        void_lookup_count=report.void_lookup_count,
+        mx_hosts=list(report.mx_hosts),
+        dmarc_record=report.dmarc_record,
+        problems=[SpfProblemView(p.code, dict(p.params)) for p in report.problems],
+        findings=[SpfFindingView(f.code, f.severity, dict(f.params)) for f in report.findings],
+        tree=_flatten(report.tree),
+    )
+
+
+class SpfChecker:
+    """Runs domain audits with one DNS client, so its cache serves every check of the process."""
+
+    def __init__(
+        self,
+        dns: DnsClient,
+        *,
+        platform_include: str = "_spf.aranes.de",
+        sender_ips: Sequence[str] = (),
+        timeout: float = 5.0,
+        concurrency: int = 20,
+    ) -> None:
+        self.dns = dns
+        self.platform_include = platform_include
+        self.sender_ips = tuple(sender_ips)
+        self.timeout = timeout
+        self.concurrency = concurrency
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def check_domain(self, domain: str, *, own_smtp_server: bool = False) -> SpfReportView:
+        """Audit `domain`; finishes within the timeout plus a small margin whatever the DNS does."""
+        checked_at = datetime.now(UTC)
+        async with asyncio.timeout(self.timeout + _TIMEOUT_MARGIN):
+            report = await audit_domain(
+                domain,
+                dns=self.dns,
+                platform_include=self.platform_include,
+                sender_ips=self.sender_ips,
+                own_smtp_server=own_smtp_server,
+                timeout=self.timeout,
+            )
+        return _view(report, checked_at)
+
+    def run_in_background(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Keep a reference to a background check so it is not collected; `close` cancels it."""
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def close(self) -> None:
+        """Cancel background checks (at shutdown)."""
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+
+def _domain_of(account: MailAccount) -> str:
+    return account.email_normalized.rsplit("@", 1)[1]
+
+
+async def _store(account: MailAccount, view: SpfReportView) -> None:
+    await MailAccount.filter(id=account.id).update(
+        spf_report=view.to_json(), spf_checked_at=view.checked_at, spf_ok=view.ok
+    )
+
+
+async def check_account(tenant_id: int, account_id: int, checker: SpfChecker) -> SpfReportView:
+    """Check the account's domain and store the report on the account."""
+    account = await MailAccount.get_or_none(tenant_id=tenant_id, id=account_id)
+    if account is None:
+        raise NotFound("accountId")
+    view = await checker.check_domain(_domain_of(account), own_smtp_server=account.smtp_host is not None)
+    await _store(account, view)
+    return view
+
+
+async def check_address(email: str, checker: SpfChecker) -> SpfReportView:
+    """Check the domain of an address before an account exists; stores nothing."""
+    address = normalize_address(email)
+    return await checker.check_domain(address.domain)
+
+
+async def get_account_row(tenant_id: int, account_id: int) -> MailAccount | None:
+    """The tenant's account row after a check (with the report just stored)."""
+    return await MailAccount.get_or_none(tenant_id=tenant_id, id=account_id)
+
+
+async def evaluate_client(
+    checker: SpfChecker, ip: str, domain_or_address: str, *, sender: str | None = None, helo: str = ""
+) -> SpfResult:
+    """check_host() for one client address, as a postmaster asks after a rejection.
+
+    For an address the domain is its domain and it is the sender; for a domain the sender is
+    postmaster@domain unless given.
+    """
+    if "@" in domain_or_address:
+        domain = normalize_address(domain_or_address).domain
+        sender = sender or domain_or_address.strip()
+    else:
+        domain = domain_or_address.strip().rstrip(".").lower()
+        sender = sender or f"postmaster@{domain}"
+    async with asyncio.timeout(checker.timeout + _TIMEOUT_MARGIN):
+        return await check_host(ip, domain, sender, helo, dns=checker.dns)
+
+
+def stored_report(account: MailAccount) -> SpfReportView | None:
+    """The last stored report of an account, or None before the first check."""
+    return SpfReportView.from_json(account.spf_report) if account.spf_report else None
+
+
+@dataclass(frozen=True)
+class BulkCheckSummary:
+    """Progress or result of re-checking a tenant's accounts since `started_at`."""
+
+    started_at: datetime
+    total: int
+    checked: int
+    ok: int
+
+    @property
+    def with_problems(self) -> int:
+        return self.checked - self.ok
+
+    @property
+    def finished(self) -> bool:
+        return self.checked >= self.total
+
+
+async def _check_many(accounts: Sequence[MailAccount], checker: SpfChecker) -> None:
+    limit = asyncio.Semaphore(checker.concurrency)
+    # Accounts of one domain share one audit; the DNS cache would make repeats cheap, this makes them free.
+    by_domain: dict[tuple[str, bool], list[MailAccount]] = {}
+    for account in accounts:
+        by_domain.setdefault((_domain_of(account), account.smtp_host is not None), []).append(account)
+
+    async def one(domain: str, own_server: bool, group: list[MailAccount]) -> None:
+        async with limit:
+            view = await checker.check_domain(domain, own_smtp_server=own_server)
+        await MailAccount.filter(id__in=[a.id for a in group]).update(
+            spf_report=view.to_json(), spf_checked_at=view.checked_at, spf_ok=view.ok
+        )
+
+    await asyncio.gather(*(one(domain, own, group) for (domain, own), group in by_domain.items()))
+
+
+async def bulk_check_status(tenant_id: int, started_at: datetime) -> BulkCheckSummary:
+    """How far a bulk check that started at `started_at` has come, read from the database.
+
+    Works across instances: every check stores its time, so progress needs no shared memory.
+    """
+    accounts = MailAccount.filter(tenant_id=tenant_id)
+    done = accounts.filter(spf_checked_at__gte=started_at)
+    return BulkCheckSummary(
+        started_at=started_at,
+        total=await accounts.count(),
+        checked=await done.count(),
+        ok=await done.filter(spf_ok=True).count(),
+    )
+
+
+async def check_accounts(tenant_id: int, checker: SpfChecker, *, wait: bool = True) -> BulkCheckSummary:
+    """Re-check every account of the tenant (bounded concurrency); without `wait` it runs in the background."""
+    started_at = datetime.now(UTC)
+    accounts = await MailAccount.filter(tenant_id=tenant_id)
+    work = _check_many(accounts, checker)
+    if wait:
+        await work
+    else:
+        checker.run_in_background(work)
+    return await bulk_check_status(tenant_id, started_at)
+
+
+async def recheck_stale_accounts(checker: SpfChecker, older_than: timedelta, *, limit: int = 500) -> int:
+    """Re-check up to `limit` accounts (all tenants) whose last check is older than `older_than` or missing."""
+    cutoff = datetime.now(UTC) - older_than
+    stale = await (
+        MailAccount.filter(spf_checked_at__isnull=True).order_by("id").limit(limit)
+    )
+    if len(stale) < limit:
+        stale += await (
+            MailAccount.filter(spf_checked_at__lt=cutoff).order_by("spf_checked_at").limit(limit - len(stale))
+        )
+    await _check_many(stale, checker)
+    return len(stale)

@@ -1,0 +1,275 @@
+"""spfCheck, spfCheckAll and MailAccount.spf over GraphQL, against a real DNS server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+
+from mailaccounts.app import build_app
+from mailaccounts.settings import Settings
+from orm.models import MailAccount, Scope
+from resolvers.tokens import create_token
+from tests.conftest import Api
+from tests.documents import CREATE
+from tests.domaincheck.dns_server import LoopbackDnsServer
+
+PLATFORM = {"_spf.aranes.de": [{"TXT": "v=spf1 ip4:192.0.2.0/24 -all"}]}
+
+
+def mail_domain(name: str, spf: str | None, *, mx: bool = True, dmarc: bool = False) -> dict[str, list[Any]]:
+    """Zone data of a domain with optional SPF record, an MX host with an address, and DMARC."""
+    records: list[Any] = [{"MX": [10, f"mx.{name}"]}] if mx else [{"A": "198.51.100.1"}]
+    if spf is not None:
+        records.append({"TXT": spf})
+    zone: dict[str, list[Any]] = {name: records, f"mx.{name}": [{"A": "198.51.100.25"}]}
+    if dmarc:
+        zone[f"_dmarc.{name}"] = [{"TXT": "v=DMARC1; p=none"}]
+    return zone
+
+
+ZONE: dict[str, list[Any]] = {
+    **PLATFORM,
+    **mail_domain("gut.example", "v=spf1 mx include:_spf.aranes.de ~all", dmarc=True),
+    **mail_domain("alt.example", "v=spf1 mx include:_spf.anbieter.example ~all"),
+    "_spf.anbieter.example": [{"TXT": "v=spf1 ip4:203.0.113.0/24 ~all"}],
+    **mail_domain("ohnespf.example", None),
+    **mail_domain("ohnemx.example", "v=spf1 include:_spf.aranes.de -all", mx=False),
+    "nullmx.example": [{"MX": [0, "."]}, {"TXT": "v=spf1 include:_spf.aranes.de -all"}],
+    **mail_domain("zuviel.example", "v=spf1 " + " ".join(f"include:n{i}.example" for i in range(11)) + " ~all"),
+    **{f"n{i}.example": [{"TXT": "v=spf1 -all"}] for i in range(11)},
+    **mail_domain("doppelt.example", "v=spf1 include:_spf.aranes.de -all"),
+    "zeitueberschreitung.example": ["TIMEOUT"],
+    "kaputt.example": ["SERVFAIL"],
+}
+ZONE["doppelt.example"].append({"TXT": "v=spf1 mx -all"})
+
+GERMAN = {
+    "DOMAIN_UNREACHABLE": "Die Domain {d} ist nicht erreichbar.",
+    "NO_MX_RECORDS": "Die Domain {d} ist fehlerhaft konfiguriert. Es sind keine MX-Einträge hinterlegt.",
+    "SPF_NEEDS_UPDATE": "Für die Domain {d} ist ein SPF-Eintrag hinterlegt, der für einen reibungslosen "
+    "E-Mailversand angepasst werden muss.",
+}
+
+REPORT = """
+  ok domain checkedAt record suggestedRecord lookupCount voidLookupCount mxHosts dmarcRecord
+  problems { code message } findings { code severity message }
+  tree { depth domain mechanism record lookups error }
+"""
+SPF_CHECK = f"""
+mutation Check($input: SpfCheckInput!) {{
+  spfCheck(input: $input) {{ report {{ {REPORT} }} account {{ id spf {{ ok }} }} userErrors {{ code field message }} }}
+}}"""
+ACCOUNT_SPF = f"query Spf($id: ID!) {{ account(id: $id) {{ spf {{ {REPORT} }} }} }}"
+CHECK_ALL = """
+mutation All($input: SpfCheckAllInput) {
+  spfCheckAll(input: $input) { summary { startedAt total checked ok withProblems finished } userErrors { code } }
+}"""
+STATUS = "query S($t: DateTime!) { spfCheckStatus(startedAt: $t) { total checked ok withProblems finished } }"
+
+
+@pytest.fixture
+async def dns_server() -> AsyncIterator[LoopbackDnsServer]:
+    async with LoopbackDnsServer(ZONE) as server:
+        yield server
+
+
+@pytest.fixture
+async def spf_http(db: str, settings: Settings, dns_server: LoopbackDnsServer) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its SPF checker pointed at the loopback DNS server (DNS_TIMEOUT 1 s)."""
+    app = build_app(replace(settings, dns_nameservers=(dns_server.address,), dns_timeout=1.0), manage_database=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+async def spf_api(spf_http: httpx.AsyncClient) -> Api:
+    return Api(spf_http, (await create_token("acme", Scope.WRITE)).secret)
+
+
+async def check_email(api: Api, email: str) -> dict[str, Any]:
+    payload: dict[str, Any] = (await api(SPF_CHECK, {"input": {"email": email}}))["spfCheck"]
+    assert payload["userErrors"] == []
+    report: dict[str, Any] = payload["report"]
+    return report
+
+
+async def test_domain_that_authorizes_the_platform_is_ok(spf_api: Api) -> None:
+    """A record that includes _spf.aranes.de, with MX and DMARC: ok, no problems, no suggestion."""
+    report = await check_email(spf_api, "vertrieb@gut.example")
+    assert report["ok"] is True
+    assert report["problems"] == []
+    assert report["domain"] == "gut.example"
+    assert report["record"] == "v=spf1 mx include:_spf.aranes.de ~all"
+    assert report["suggestedRecord"] is None
+    assert report["mxHosts"] == ["mx.gut.example"]
+    assert report["dmarcRecord"] == "v=DMARC1; p=none"
+    assert report["lookupCount"] == 2
+    assert [(n["depth"], n["domain"]) for n in report["tree"]] == [(0, "gut.example"), (1, "_spf.aranes.de")]
+
+
+async def test_record_without_the_platform_needs_update(spf_api: Api) -> None:
+    """SPF_NEEDS_UPDATE with the exact German message and a suggested record keeping every term."""
+    report = await check_email(spf_api, "vertrieb@alt.example")
+    assert report["ok"] is False
+    assert report["problems"] == [
+        {"code": "SPF_NEEDS_UPDATE", "message": GERMAN["SPF_NEEDS_UPDATE"].format(d="alt.example")}
+    ]
+    assert report["suggestedRecord"] == "v=spf1 mx include:_spf.anbieter.example include:_spf.aranes.de ~all"
+    assert "DMARC_MISSING" in [f["code"] for f in report["findings"]]
+
+
+async def test_domain_without_spf_gets_a_new_record(spf_api: Api) -> None:
+    """NO_SPF_RECORD with a German message and a new record for the platform and the domain's MX."""
+    report = await check_email(spf_api, "vertrieb@ohnespf.example")
+    assert [p["code"] for p in report["problems"]] == ["NO_SPF_RECORD"]
+    assert "ohnespf.example" in report["problems"][0]["message"]
+    assert "SPF" in report["problems"][0]["message"]
+    assert report["record"] is None
+    assert report["suggestedRecord"] == "v=spf1 mx include:_spf.aranes.de ~all"
+
+
+@pytest.mark.parametrize("domain", ["ohnemx.example", "nullmx.example"])
+async def test_domain_without_mx_records(spf_api: Api, domain: str) -> None:
+    """No MX records, or a null MX, is NO_MX_RECORDS with the exact German message."""
+    report = await check_email(spf_api, f"vertrieb@{domain}")
+    assert report["problems"] == [{"code": "NO_MX_RECORDS", "message": GERMAN["NO_MX_RECORDS"].format(d=domain)}]
+
+
+@pytest.mark.parametrize("domain", ["gibtsnicht.example", "zeitueberschreitung.example", "kaputt.example"])
+async def test_unreachable_domain_is_the_only_problem(spf_api: Api, domain: str) -> None:
+    """NXDOMAIN, a timeout or SERVFAIL give DOMAIN_UNREACHABLE alone, never "no record"."""
+    async with asyncio.timeout(5):  # DNS_TIMEOUT is 1 s: a check must end on its own well before this
+        report = await check_email(spf_api, f"info@{domain}")
+    assert report["problems"] == [
+        {"code": "DOMAIN_UNREACHABLE", "message": GERMAN["DOMAIN_UNREACHABLE"].format(d=domain)}
+    ]
+
+
+@pytest.mark.parametrize("domain", ["zuviel.example", "doppelt.example"])
+async def test_broken_record_needs_update(spf_api: Api, domain: str) -> None:
+    """A permerror (too many lookups, two records) is SPF_NEEDS_UPDATE, with the reason as a finding."""
+    report = await check_email(spf_api, f"info@{domain}")
+    assert [p["code"] for p in report["problems"]] == ["SPF_NEEDS_UPDATE"]
+    findings = {f["code"]: f["severity"] for f in report["findings"]}
+    expected = "SPF_TOO_MANY_LOOKUPS" if domain == "zuviel.example" else "SPF_MULTIPLE_RECORDS"
+    assert findings[expected] == "ERROR"
+
+
+async def test_messages_in_english(spf_api: Api) -> None:
+    """With Accept-Language: en the problems and findings are English; codes stay the same."""
+    spf_api.lang = "en"
+    report = await check_email(spf_api, "vertrieb@ohnemx.example")
+    assert report["problems"] == [
+        {"code": "NO_MX_RECORDS", "message": "The domain ohnemx.example is misconfigured. It has no MX records."}
+    ]
+
+
+async def test_check_of_an_account_is_stored(spf_api: Api) -> None:
+    """spfCheck with accountId stores the report; MailAccount.spf returns it, null before the first check."""
+    created = await spf_api(CREATE, {"input": {"email": "vertrieb@alt.example", "senderName": "Vertrieb"}})
+    account_id = created["createAccount"]["account"]["id"]
+    assert (await spf_api(ACCOUNT_SPF, {"id": account_id}))["account"]["spf"] is None
+    payload = (await spf_api(SPF_CHECK, {"input": {"accountId": account_id}}))["spfCheck"]
+    assert payload["account"] == {"id": account_id, "spf": {"ok": False}}
+    stored = (await spf_api(ACCOUNT_SPF, {"id": account_id}))["account"]["spf"]
+    assert stored == payload["report"]
+    spf_api.lang = "en"
+    english = (await spf_api(ACCOUNT_SPF, {"id": account_id}))["account"]["spf"]
+    assert english["problems"][0]["message"].startswith("The domain alt.example has an SPF record")
+
+
+async def test_check_by_email_stores_nothing_and_validates(spf_api: Api) -> None:
+    """spfCheck with an email stores nothing; a bad address is INVALID_EMAIL on the email field."""
+    await check_email(spf_api, "vertrieb@gut.example")
+    assert await MailAccount.all().count() == 0
+    payload = (await spf_api(SPF_CHECK, {"input": {"email": "kein-at"}}))["spfCheck"]
+    assert payload["report"] is None
+    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [("INVALID_EMAIL", ["input", "email"])]
+
+
+async def test_other_tenant_and_read_token(spf_api: Api, spf_http: httpx.AsyncClient) -> None:
+    """Another tenant's account is NOT_FOUND; a read token may not run spfCheck."""
+    created = await spf_api(CREATE, {"input": {"email": "vertrieb@gut.example", "senderName": "Vertrieb"}})
+    account_id = created["createAccount"]["account"]["id"]
+    other = Api(spf_http, (await create_token("globex", Scope.WRITE)).secret)
+    payload = (await other(SPF_CHECK, {"input": {"accountId": account_id}}))["spfCheck"]
+    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [("NOT_FOUND", ["input", "accountId"])]
+    reader = Api(spf_http, (await create_token("acme", Scope.READ)).secret)
+    body = (await reader.post(SPF_CHECK, {"input": {"accountId": account_id}})).json()
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert await MailAccount.filter(spf_checked_at__isnull=False).count() == 0
+
+
+async def test_check_all_accounts(spf_api: Api, dns_server: LoopbackDnsServer) -> None:
+    """spfCheckAll re-checks every account of the tenant and sums up; accounts of one domain share a check."""
+    emails = ["a@gut.example", "b@gut.example", "c@alt.example", "d@ohnemx.example", "e@gibtsnicht.example"]
+    for email in emails:
+        await spf_api(CREATE, {"input": {"email": email, "senderName": "X"}})
+    summary = (await spf_api(CHECK_ALL))["spfCheckAll"]["summary"]
+    assert {k: summary[k] for k in ("total", "checked", "ok", "withProblems", "finished")} == {
+        "total": 5,
+        "checked": 5,
+        "ok": 2,
+        "withProblems": 3,
+        "finished": True,
+    }
+    status = (await spf_api(STATUS, {"t": summary["startedAt"]}))["spfCheckStatus"]
+    assert status == {"total": 5, "checked": 5, "ok": 2, "withProblems": 3, "finished": True}
+    assert await MailAccount.filter(spf_ok__isnull=True).count() == 0
+
+
+async def test_check_all_in_the_background_reports_progress(spf_api: Api) -> None:
+    """With wait: false spfCheckAll returns at once; spfCheckStatus follows it to the end."""
+    for i in range(4):
+        await spf_api(CREATE, {"input": {"email": f"x{i}@alt.example", "senderName": "X"}})
+    started = (await spf_api(CHECK_ALL, {"input": {"wait": False}}))["spfCheckAll"]["summary"]
+    assert started["total"] == 4
+    assert started["finished"] is False
+    async with asyncio.timeout(10):
+        while not (status := (await spf_api(STATUS, {"t": started["startedAt"]}))["spfCheckStatus"])["finished"]:
+            await asyncio.sleep(0.05)
+    assert status == {"total": 4, "checked": 4, "ok": 0, "withProblems": 4, "finished": True}
+
+
+SET_SMTP = """
+mutation Set($input: SetSmtpServerInput!) { setSmtpServer(input: $input) { userErrors { code field } } }"""
+
+
+async def test_account_with_own_smtp_server_needs_no_platform_include(spf_api: Api) -> None:
+    """With an own SMTP server the report notes that the include is not needed and has no SPF problem."""
+    created = await spf_api(CREATE, {"input": {"email": "vertrieb@alt.example", "senderName": "Vertrieb"}})
+    account_id = created["createAccount"]["account"]["id"]
+    server = {
+        "accountId": account_id,
+        "host": "smtp.alt.example",
+        "port": 587,
+        "security": "STARTTLS",
+        "username": "vertrieb",
+        "password": "geheim",
+    }
+    assert (await spf_api(SET_SMTP, {"input": server}))["setSmtpServer"]["userErrors"] == []
+    report = (await spf_api(SPF_CHECK, {"input": {"accountId": account_id}}))["spfCheck"]["report"]
+    assert report["ok"] is True
+    assert "PLATFORM_INCLUDE_NOT_NEEDED" in [f["code"] for f in report["findings"]]
+
+
+async def test_suggestion_over_the_lookup_limit_points_to_own_smtp_server(
+    spf_api: Api, dns_server: LoopbackDnsServer
+) -> None:
+    """When even the suggested record needs over 10 lookups, a finding says so and names the alternative."""
+    dns_server.zone.add_name(
+        "voll.example",
+        [
+            {"MX": [10, "mx.gut.example"]},
+            {"TXT": "v=spf1 " + " ".join(f"include:n{i}.example" for i in range(10)) + " ~all"},
+        ],
+    )
+    report = await check_email(spf_api, "info@voll.example")
+    assert [p["code"] for p in report["problems"]] == ["SPF_NEEDS_UPDATE"]
+    finding = next(f for f in report["findings"] if f["code"] == "SUGGESTION_EXCEEDS_LOOKUP_LIMIT")
+    assert "eigenen SMTP-Server" in finding["message"]
