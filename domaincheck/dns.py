@@ -227,6 +227,82 @@ def _values_from_message(response: dns.message.Message, qtype: RdataType) -> Par
     return ParsedResponse(response.rcode(), bool(response.flags & dns.flags.TC), tuple(values), ttl, negative_ttl)
 
 
+def _expire(waiter: asyncio.Future[bytes]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+class _UdpChannel:
+    """One connected UDP socket to a nameserver, shared by the queries in flight.
+
+    Queries are told apart by their random id. The socket closes as soon as no query waits
+    on it, and is replaced after ``MAX_QUERIES`` so the source port keeps changing; nothing
+    outlives the queries, so there is nothing to close by hand.
+    """
+
+    MAX_QUERIES = 256
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> None:
+        self.loop = loop
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.setblocking(False)
+        try:
+            self.sock.connect((host, port))
+        except OSError:
+            self.sock.close()
+            raise
+        self.waiters: dict[int, asyncio.Future[bytes]] = {}
+        self.used = 0
+        self.retiring = False
+        self.closed = False
+        loop.add_reader(self.sock.fileno(), self._readable)
+
+    def free_id(self, query_id: int) -> int:
+        while query_id in self.waiters:
+            query_id = secrets.randbits(16)
+        return query_id
+
+    def register(self, query_id: int) -> asyncio.Future[bytes]:
+        waiter: asyncio.Future[bytes] = self.loop.create_future()
+        self.waiters[query_id] = waiter
+        return waiter
+
+    def unregister(self, query_id: int) -> None:
+        self.waiters.pop(query_id, None)
+        if not self.waiters:
+            self.close()
+
+    def send(self, message: bytes) -> None:
+        self.used += 1
+        if self.used >= self.MAX_QUERIES:
+            self.retiring = True
+        self.sock.send(message)  # a datagram socket does not block on a send this small
+
+    def _readable(self) -> None:
+        while True:
+            try:
+                data = self.sock.recv(65535)
+            except BlockingIOError:
+                return
+            except OSError as exc:  # e.g. ICMP port unreachable: every waiter learns it
+                for waiter in self.waiters.values():
+                    if not waiter.done():
+                        waiter.set_exception(exc)
+                return
+            if len(data) >= 2:
+                pending = self.waiters.get(int.from_bytes(data[:2], "big"))
+                if pending is not None and not pending.done():
+                    pending.set_result(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.retiring = True
+            self.loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+
+
 class DnsClient:
     """An async stub resolver with a TTL-respecting cache shared by every check that uses it.
 
@@ -236,7 +312,7 @@ class DnsClient:
     ``lifetime``, and repeated over TCP when the answer is truncated. Answers, NXDOMAIN and
     NODATA are cached (negative answers for the SOA minimum, or ``negative_ttl`` without SOA);
     temporary failures are not. Concurrent identical questions share one network exchange.
-    Nothing needs closing: every exchange opens and closes its own socket.
+    Nothing needs closing: queries in flight share a UDP socket that closes when they are done.
     """
 
     def __init__(
@@ -265,6 +341,7 @@ class DnsClient:
         self._clock = clock
         self._cache: dict[tuple[bytes, int], _CacheEntry] = {}
         self._inflight: dict[tuple[bytes, int], _Flight] = {}
+        self._channels: dict[tuple[str, int], _UdpChannel] = {}
         self.stats = DnsStats()
 
     def clear_cache(self) -> None:
@@ -408,17 +485,25 @@ class DnsClient:
         self, query_id: int, wire: bytes, qtype: RdataType, host: str, port: int, timeout: float
     ) -> ParsedResponse:
         loop = asyncio.get_running_loop()
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_DGRAM) as sock:
-            sock.setblocking(False)
-            sock.connect((host, port))
-            await loop.sock_sendall(sock, build_query(query_id, wire, qtype, self.edns_payload))
-            async with asyncio.timeout(timeout):
-                while True:
-                    data = await loop.sock_recv(sock, 65535)
-                    response = self._read(data, query_id, wire, qtype)
-                    if response is not None:
-                        return response
+        channel = self._channels.get((host, port))
+        if channel is None or channel.retiring:
+            channel = self._channels[(host, port)] = _UdpChannel(loop, host, port)
+        query_id = channel.free_id(query_id)
+        waiter = channel.register(query_id)
+        timer = loop.call_later(timeout, _expire, waiter)
+        try:
+            channel.send(build_query(query_id, wire, qtype, self.edns_payload))
+            while True:
+                data = await waiter
+                response = self._read(data, query_id, wire, qtype)
+                if response is not None:
+                    return response
+                waiter = channel.register(query_id)  # not ours after all: keep listening
+                timer.cancel()
+                timer = loop.call_later(timeout, _expire, waiter)
+        finally:
+            timer.cancel()
+            channel.unregister(query_id)
 
     async def _tcp(self, query_id: int, wire: bytes, qtype: RdataType, host: str, port: int) -> ParsedResponse:
         reader, writer = await asyncio.open_connection(host, port)

@@ -136,8 +136,10 @@ class _Checker:
         ctx: MacroContext,
         limits: SpfLimits,
         default_explanation: str,
+        prefetch: bool = True,
     ) -> None:
         self.dns = client
+        self.prefetch_enabled = prefetch
         self.ip = ip
         self.address_type = "A" if ip.version == 4 else "AAAA"
         self.limits = limits
@@ -334,6 +336,8 @@ class _Checker:
         Only warms the shared cache: evaluation still walks the terms in order, so results and
         counters do not change. The budget keeps the speculative queries under the RFC limit.
         """
+        if not self.prefetch_enabled:
+            return
         terms: list[Mechanism | Modifier] = [m for m in record.mechanisms if m.queries_dns]
         if record.redirect is not None and not record.has_all:
             terms.append(record.redirect)
@@ -394,19 +398,22 @@ async def check_host(
     default_explanation: str = DEFAULT_EXPLANATION,
     limits: SpfLimits = DEFAULT_LIMITS,
     timestamp: int | None = None,
+    prefetch: bool = True,
 ) -> SpfResult:
     """Evaluate SPF for ``ip`` against ``domain`` (RFC 7208 section 4) and return the result.
 
     ``sender`` is the MAIL FROM (empty: ``postmaster@helo``), ``helo`` the HELO name. IPv4-mapped
     IPv6 addresses are checked as IPv4. DNS failures become temperror, never exceptions; bound
     the whole call with ``asyncio.timeout`` — cancellation stops every lookup it started.
+    ``prefetch`` starts the lookups of later terms concurrently (within the lookup limit): fewer
+    round trips, but queries for terms after the deciding one are sent as well.
     """
     address = _parse_ip(ip)
     full_sender, local, sender_domain = split_sender(sender, helo)
     if not _is_checkable_domain(domain):
         return SpfResult("none", domain, reason=f"{domain!r} is not a valid domain name")
     ctx = MacroContext(address, full_sender, local, sender_domain, domain, helo, receiver, timestamp)
-    return await _Checker(dns, address, ctx, limits, default_explanation).run(domain)
+    return await _Checker(dns, address, ctx, limits, default_explanation, prefetch).run(domain)
 
 
 async def check_sender(

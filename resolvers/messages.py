@@ -11,12 +11,10 @@ from email import policy
 from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
 from email.utils import parsedate_to_datetime
-from functools import lru_cache
 from typing import Any
 
-from pypika_tortoise import Table
+from pypika_tortoise.queries import Query, Table
 from pypika_tortoise.terms import Parameter
-
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.transactions import in_transaction
@@ -152,16 +150,28 @@ _BODY_COLUMNS = ("message_id", "content")
 _ROWS_PER_STATEMENT = 500
 
 
-@lru_cache(maxsize=256)
-def _insert_sql(query_class: Any, table: str, columns: tuple[str, ...], rows: int, returning: str | None) -> str:
+_SqlShape = tuple[type[Query], str, tuple[str, ...], int, str | None]
+_SQL_CACHE: dict[_SqlShape, str] = {}
+_SQL_CACHE_ROWS = 100  # batches are about as large as the number of concurrent senders; this keeps it small
+
+
+def _insert_sql(
+    query_class: type[Query], table: str, columns: tuple[str, ...], rows: int, returning: str | None
+) -> str:
     """A multi-row INSERT in the connection's dialect (`?` for SQLite, `$n` for PostgreSQL), cached by shape."""
-    query = query_class.into(Table(table)).columns(*columns)
-    width = len(columns)
-    for row in range(rows):
-        query = query.insert(*[Parameter(idx=row * width + column + 1) for column in range(width)])
-    if returning is not None:
-        query = query.returning(returning)
-    return str(query)
+    shape = (query_class, table, columns, rows, returning)
+    sql = _SQL_CACHE.get(shape)
+    if sql is None:
+        query: Any = query_class.into(Table(table)).columns(*columns)  # pypika-tortoise types builders loosely
+        width = len(columns)
+        for row in range(rows):
+            query = query.insert(*[Parameter(idx=row * width + column + 1) for column in range(width)])
+        if returning is not None:
+            query = query.returning(returning)
+        sql = str(query)
+        if rows <= _SQL_CACHE_ROWS:
+            _SQL_CACHE[shape] = sql
+    return sql
 
 
 async def _insert_messages(conn: BaseDBAsyncClient, rows: Sequence[_NewMessage]) -> list[int]:
@@ -338,7 +348,7 @@ async def store_sent_message(account_id: int, raw: bytes) -> Message:
     try:
         async with in_transaction() as conn:
             [message_id] = await _insert_messages(conn, [row])
-            return await Message.get(id=message_id).using_db(conn)
+            return await Message.get(id=message_id, using_db=conn)
     except (IntegrityError, OperationalError):
         raise NotFound("accountId") from None
 
