@@ -76,14 +76,16 @@ async def spf_rechecks(settings: Settings, checker: SpfChecker) -> AsyncIterator
             await task
 
 
-def build_dashboard_config(settings: Settings, spf_checker: SpfChecker | None = None) -> DashboardConfig | None:
+def build_dashboard_config(
+    settings: Settings, outbox: Outbox | None = None, spf_checker: SpfChecker | None = None
+) -> DashboardConfig | None:
     """The dashboard's settings; None (API only) without SECRET_KEY, which signs its sessions."""
     if not settings.secret_key:
         return None
     return DashboardConfig(
         secret_key=settings.secret_key,
         mailbox_domain=settings.mailbox_domain,
-        outbox=build_outbox(settings),
+        outbox=outbox,
         session_max_age=settings.session_max_age,
         cookie_secure=settings.session_cookie_secure,
         spf_checker=spf_checker,
@@ -115,6 +117,8 @@ def build_app(settings: Settings, *, manage_database: bool = True, run_smtp_list
     With `run_smtp_listener` (`mailaccounts serve`) the lifespan also runs the SMTP listener.
     """
 
+    # One of each per process: the API and the dashboard share the relay and the DNS cache.
+    outbox = build_outbox(settings)
     spf_checker = build_spf_checker(settings)
 
     @asynccontextmanager
@@ -133,8 +137,8 @@ def build_app(settings: Settings, *, manage_database: bool = True, run_smtp_list
             mailbox_domain=settings.mailbox_domain,
             database_ping=ping_database,
             lifespan=lifespan,
-            outbox=build_outbox(settings),
+            outbox=outbox,
             spf_checker=spf_checker,
-            dashboard=build_dashboard_config(settings, spf_checker),
+            dashboard=build_dashboard_config(settings, outbox, spf_checker),
         )
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -61,8 +61,9 @@ class SmtpRelay:
 
     async def send(
         self, raw: bytes, *, sender: str, recipients: Sequence[str], target: RelayTarget | None = None
-    ) -> None:
-        """Send `raw` through `target` (or the platform relay); RelayRefused with the server's answer."""
+    ) -> Mapping[str, str]:
+        """Send `raw` through `target` (or the platform relay); the recipients it refused while taking the
+        message for others (address -> reply). RelayRefused with the server's answer if it took nothing."""
         server = target or self.platform
         try:
             async with asyncio.timeout(self.timeout):
@@ -82,7 +83,7 @@ class SmtpRelay:
                 )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise RelayRefused(
-                "; ".join(f"{error.code} {error.message}" for error in exc.recipients)
+                "; ".join(f"{error.recipient}: {error.code} {error.message}" for error in exc.recipients)
             ) from None
         except aiosmtplib.SMTPResponseException as exc:
             raise RelayRefused(f"{exc.code} {exc.message}") from None
@@ -90,4 +91,4 @@ class SmtpRelay:
             raise RelayRefused(f"timeout: {server.host}:{server.port} did not answer in {self.timeout:g} s") from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise RelayRefused(f"{server.host}:{server.port}: {exc}") from None
-        del errors  # recipients refused while others were accepted: the relay took the message
+        return {address: f"{reply.code} {reply.message}" for address, reply in errors.items()}

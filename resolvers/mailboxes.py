@@ -135,8 +135,10 @@ class RecipientCache:
             raise UnknownMailbox("address")
         now = self._clock()
         entry = self._accepted.get(mailbox.number)
-        if entry is not None and entry[1] > now:
-            return Recipient(account_id=entry[0], mailbox_number=mailbox.number, is_bounce=mailbox.is_bounce)
+        if entry is not None:
+            if entry[1] > now:
+                return Recipient(account_id=entry[0], mailbox_number=mailbox.number, is_bounce=mailbox.is_bounce)
+            del self._accepted[mailbox.number]
         recipient = await _lookup(mailbox)
         self._accepted.pop(mailbox.number, None)
         if len(self._accepted) >= self.max_entries:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.headerregistry import Address
@@ -20,7 +20,7 @@ from resolvers.accounts import normalize_address
 from resolvers.errors import AccountError, AccountInactive, InvalidEmail, NotFound
 from resolvers.mailboxes import outbound_address
 from resolvers.messages import get_message, message_raw, store_sent_message
-from resolvers.smtp_servers import decrypt_password, smtp_server_of
+from resolvers.smtp_servers import SmtpServerUnreadable, decrypt_password, smtp_server_of
 
 __all__ = [
     "Draft",
@@ -30,9 +30,12 @@ __all__ = [
     "InvalidSubject",
     "MailRelay",
     "Outbox",
+    "RefusedRecipient",
     "RelayRefused",
     "RelayTarget",
     "SendFailed",
+    "SentMessage",
+    "SmtpPasswordUnreadable",
     "build_message",
     "send_message",
 ]
@@ -69,6 +72,10 @@ class SendFailed(AccountError):
     code = "SEND_FAILED"
 
 
+class SmtpPasswordUnreadable(SendFailed):
+    """The own server's stored password cannot be decrypted (SECRET_KEY changed): it must be entered again."""
+
+
 class RelayRefused(Exception):
     """Raised by a MailRelay when the server refused the message, failed or timed out."""
 
@@ -93,12 +100,31 @@ class MailRelay(Protocol):
 
     async def send(
         self, raw: bytes, *, sender: str, recipients: Sequence[str], target: RelayTarget | None = None
-    ) -> None:
+    ) -> Mapping[str, str]:
         """Send `raw` with this envelope through `target`, or the platform relay when None.
 
-        Raises RelayRefused with the server's answer when the message was not accepted.
+        Returns the recipients the server refused while it accepted others (address -> its reply).
+        Raises RelayRefused with the server's answer when the message was not accepted at all.
         """
         ...
+
+
+@dataclass(frozen=True)
+class RefusedRecipient:
+    """A recipient the server refused although it took the message for the others."""
+
+    field: str  # to, cc or bcc
+    index: int
+    address: str
+    reply: str
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A message the server accepted, as stored (OUTBOUND), and the recipients it refused."""
+
+    message: Message
+    refused: list[RefusedRecipient]
 
 
 @dataclass(frozen=True)
@@ -214,12 +240,14 @@ def build_message(
     return message.as_bytes()
 
 
-async def send_message(outbox: Outbox, tenant_id: int, account_id: int, draft: Draft) -> Message:
+async def send_message(outbox: Outbox, tenant_id: int, account_id: int, draft: Draft) -> SentMessage:
     """Send a message as the account and store it as OUTBOUND once the server accepted it.
 
     It goes through the account's own SMTP server if one is set (envelope sender: the account's
     address), otherwise through the platform relay with the envelope sender chosen by ENVELOPE_SENDER.
-    Nothing is stored when the server refuses (SendFailed with its answer).
+    Nothing is stored when the server refuses the message or every recipient (SendFailed with its
+    answer). If it refuses only some recipients the message went out to the others: it is stored and
+    the refused ones are returned with the server's reply, so the user can tell who did not get it.
     """
     account = await MailAccount.get_or_none(tenant_id=tenant_id, id=account_id)
     if account is None:
@@ -243,7 +271,10 @@ async def send_message(outbox: Outbox, tenant_id: int, account_id: int, draft: D
         if account.smtp_password_encrypted:
             if outbox.secret_key is None:
                 raise SendFailed("accountId", reply="SECRET_KEY is not configured")
-            password = decrypt_password(outbox.secret_key, account.smtp_password_encrypted)
+            try:
+                password = decrypt_password(outbox.secret_key, account.smtp_password_encrypted)
+            except SmtpServerUnreadable:
+                raise SmtpPasswordUnreadable(None) from None
         target = RelayTarget(own.host, own.port, own.security, own.username, password)
         sender = _account_address(account)
     elif outbox.envelope_sender is EnvelopeSender.ACCOUNT:
@@ -251,7 +282,22 @@ async def send_message(outbox: Outbox, tenant_id: int, account_id: int, draft: D
     else:
         sender = outbound_address(account.mailbox_number, outbox.mailbox_domain)
     try:
-        await outbox.relay.send(raw, sender=sender, recipients=recipients, target=target)
+        refused = await outbox.relay.send(raw, sender=sender, recipients=recipients, target=target)
     except RelayRefused as exc:
         raise SendFailed(None, reply=exc.reply) from None
-    return await store_sent_message(account.id, raw)
+    message = await store_sent_message(account.id, raw)
+    return SentMessage(message, _refused_entries(refused, to=to, cc=cc, bcc=bcc))
+
+
+def _refused_entries(
+    refused: Mapping[str, str], *, to: Sequence[str], cc: Sequence[str], bcc: Sequence[str]
+) -> list[RefusedRecipient]:
+    """The refused addresses at their first place in the input (to before cc before bcc, as sent)."""
+    entries: list[RefusedRecipient] = []
+    seen: set[str] = set()
+    for field_name, addresses in (("to", to), ("cc", cc), ("bcc", bcc)):
+        for index, address in enumerate(addresses):
+            if address in refused and address not in seen:
+                seen.add(address)
+                entries.append(RefusedRecipient(field_name, index, address, refused[address]))
+    return entries

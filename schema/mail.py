@@ -197,8 +197,42 @@ def _account_id(value: str) -> int:
     return account_id
 
 
+# SEND_FAILED cases that are not a refusal of the whole message (its text is in schema/messages.py).
+_SEND_FAILED_TEXTS = {
+    "password_unreadable": {
+        "de": "Das gespeicherte Passwort des SMTP-Servers kann nicht mehr entschlüsselt werden (SECRET_KEY wurde "
+        "geändert). Bitte geben Sie das Passwort des SMTP-Servers erneut ein. Die Nachricht wurde nicht gesendet.",
+        "en": "The stored SMTP server password can no longer be decrypted (SECRET_KEY was changed). Please enter "
+        "the SMTP server password again. The message was not sent.",
+    },
+    "recipient_refused": {
+        "de": "Der SMTP-Server hat diesen Empfänger abgelehnt; an die übrigen wurde die Nachricht gesendet. "
+        "Antwort des Servers:",
+        "en": "The SMTP server refused this recipient; the message was sent to the others. The server answered:",
+    },
+}
+
+
+def _send_failed_text(case: str, lang: str) -> str:
+    texts = _SEND_FAILED_TEXTS[case]
+    return texts.get(lang, texts["de"])
+
+
+def _refused_error(refused: sending.RefusedRecipient, lang: str) -> UserError:
+    """A recipient the server refused while it took the message for the others: SEND_FAILED at its list entry."""
+    return UserError(
+        code=UserErrorCode.SEND_FAILED,
+        field=["input", refused.field, str(refused.index)],
+        message=f"{_send_failed_text('recipient_refused', lang)} {refused.reply}",
+    )
+
+
 def _send_error(exc: AccountError, lang: str) -> UserError:
     """Recipient errors point at the list entry; SEND_FAILED carries the relay's answer."""
+    if isinstance(exc, sending.SmtpPasswordUnreadable):
+        return UserError(
+            code=UserErrorCode(exc.code), field=None, message=_send_failed_text("password_unreadable", lang)
+        )
     if isinstance(exc, sending.InvalidRecipient) and exc.field:
         return UserError(
             code=UserErrorCode(exc.code),
@@ -250,10 +284,13 @@ class MailMutation:
             in_reply_to_message_id=reply_to_message,
         )
         try:
-            row = await sending.send_message(context.outbox, context.tenant_id, _account_id(input.account_id), draft)
+            sent = await sending.send_message(context.outbox, context.tenant_id, _account_id(input.account_id), draft)
         except AccountError as exc:
             return SendMessagePayload(user_errors=[_send_error(exc, context.lang)])
-        return SendMessagePayload(message=Message.from_row(row))
+        return SendMessagePayload(
+            message=Message.from_row(sent.message),
+            user_errors=[_refused_error(refused, context.lang) for refused in sent.refused],
+        )
 
     @strawberry.mutation(
         permission_classes=[WriteScope],

@@ -47,18 +47,6 @@ def _spreads(node: OperationDefinitionNode | FragmentDefinitionNode) -> set[str]
     return collector.names
 
 
-def _requirements_met(text: str) -> bool:
-    first_line = text.split("\n", 1)[0]
-    if not first_line.startswith("# requires:"):
-        return True
-    for requirement in first_line.removeprefix("# requires:").split(","):
-        type_name, _, field_name = requirement.strip().partition(".")
-        graphql_type = schema._schema.get_type(type_name)
-        if graphql_type is None or field_name not in getattr(graphql_type, "fields", {}):
-            return False
-    return True
-
-
 @dataclass(frozen=True)
 class Operations:
     """Named operations, each printed as its own document with just the fragments it uses."""
@@ -68,17 +56,11 @@ class Operations:
     @classmethod
     def load(cls, directory: Path = OPERATIONS_DIR) -> Operations:
         """Read every `*.graphql` file of `directory`; operation and fragment names are unique across files.
-
-        A file whose first line is `# requires: Type.field, ...` is left out while the schema lacks one
-        of those fields, so screens can be built before their part of the API is merged.
         """
         operations: dict[str, OperationDefinitionNode] = {}
         fragments: dict[str, FragmentDefinitionNode] = {}
         for path in sorted(directory.glob("*.graphql")):
             text = path.read_text(encoding="utf-8")
-            if not _requirements_met(text):
-                log.info("dashboard operations %s wait for their API fields", path.name)
-                continue
             for definition in parse(text).definitions:
                 if isinstance(definition, FragmentDefinitionNode):
                     name = definition.name.value
@@ -132,10 +114,6 @@ class SchemaClient:
         self.mailbox_domain = mailbox_domain
         self.outbox = outbox
         self.spf_checker = spf_checker
-
-    def has(self, name: str) -> bool:
-        """Whether the operation `name` exists (screens whose API part is not built yet check this)."""
-        return name in self.operations.documents
 
     async def run(self, identity: DashboardIdentity, name: str, variables: dict[str, Any] | None = None) -> Any:
         """The `data` of operation `name`; OperationFailed when the schema answered with errors."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import email.message
@@ -45,8 +44,6 @@ WEB_DIR = Path(__file__).parent
 PAGE_SIZE = 20
 MESSAGE_PAGE_SIZE = 25
 MERGE_TARGETS_MAX = 100
-# SPF checks of "SPF-Check für alle" running at the same time (each waits on DNS).
-SPF_CHECK_CONCURRENCY = 4
 SESSION_COOKIE = "mailaccounts_session"
 LOCAL_TIME = ZoneInfo("Europe/Berlin")
 _SLUG = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
@@ -228,8 +225,6 @@ class Dashboard:
             "csrf_field": CSRF_FIELD,
             "csrf": csrf_token(request),
             "identity": None,
-            "spf_available": self.client.has("SpfCheck"),
-            "spf_all_available": self.client.has("SpfTargets"),
         }
         return self.templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
 
@@ -366,14 +361,6 @@ class Dashboard:
         history = params.getlist("prev")[:1000] if after else []
         variables = {"first": PAGE_SIZE, "after": after, "status": status or None, "search": search or None}
         data = (await self.client.run(identity, "Accounts", variables))["accounts"]
-        if self.client.has("AccountsSpf"):
-            try:
-                spf = (await self.client.run(identity, "AccountsSpf", variables))["accounts"]["edges"]
-            except OperationFailed:
-                spf = []
-            results = {edge["node"]["id"]: edge["node"]["spf"] for edge in spf}
-            for edge in data["edges"]:
-                edge["node"]["spf"] = results.get(edge["node"]["id"])
         filters = {"q": search, "status": status}
         base_query = {key: value for key, value in filters.items() if value}
 
@@ -439,9 +426,6 @@ class Dashboard:
         account = await self.account(identity, request.path_params["slug"])
         if account is None:
             return self.not_found(request, identity)
-        if self.client.has("AccountSpf"):
-            spf = (await self.client.run(identity, "AccountSpf", {"id": account["id"]}))["account"]
-            account["spf"] = spf["spf"] if spf else None
         return self.render(request, "account.html", {"identity": identity, "account": account})
 
     async def set_status(self, request: Request, identity: DashboardIdentity, form: FormData) -> Response:
@@ -541,59 +525,35 @@ class Dashboard:
 
     # --- SPF ----------------------------------------------------------------------------------------
 
-    async def _spf_check(self, identity: DashboardIdentity, global_id: str) -> dict[str, Any]:
-        data: dict[str, Any] = (await self.client.run(identity, "SpfCheck", {"accountId": global_id}))["spfCheck"]
-        return data
-
     async def spf_check(self, request: Request, identity: DashboardIdentity, form: FormData) -> Response:
-        """POST /mail-accounts/{slug}/spf-check: check one account; JSON for the progress script."""
+        """POST /mail-accounts/{slug}/spf-check: check one account and show its domain panel."""
         global_id = from_slug(request.path_params["slug"])
-        if global_id is None or not self.client.has("SpfCheck"):
+        if global_id is None:
             return self.not_found(request, identity)
-        data = await self._spf_check(identity, global_id)
-        report = data["report"]
-        if "application/json" in request.headers.get("accept", ""):
-            return JSONResponse(
-                {
-                    "ok": bool(report and report["ok"]),
-                    "errors": [error["message"] for error in data["userErrors"]],
-                }
-            )
-        self.flash(request, "not_found" if data["userErrors"] or report is None else "spf_checked")
+        data = (await self.client.run(identity, "SpfCheck", {"accountId": global_id}))["spfCheck"]
+        self.flash(request, "not_found" if data["userErrors"] or data["report"] is None else "spf_checked")
         return RedirectResponse(f"/mail-accounts/{request.path_params['slug']}#domainkonfiguration", status_code=303)
 
-    async def _spf_targets(self, identity: DashboardIdentity) -> list[str]:
-        ids: list[str] = []
-        after: str | None = None
-        while True:
-            data = (await self.client.run(identity, "SpfTargets", {"first": 100, "after": after}))["accounts"]
-            ids.extend(edge["node"]["id"] for edge in data["edges"])
-            if not data["pageInfo"]["hasNextPage"]:
-                return ids
-            after = data["pageInfo"]["endCursor"]
-
-    async def spf_targets(self, request: Request, identity: DashboardIdentity) -> Response:
-        """GET /mail-accounts/spf-targets: every account's slug, for the progress script."""
-        if not self.client.has("SpfTargets"):
-            return self.not_found(request, identity)
-        return JSONResponse({"accounts": [to_slug(global_id) for global_id in await self._spf_targets(identity)]})
-
     async def spf_check_all(self, request: Request, identity: DashboardIdentity, form: FormData) -> Response:
-        """POST /mail-accounts/spf-check: every account of the tenant, a few at a time (the no-script path)."""
-        if not self.client.has("SpfTargets"):
-            return self.not_found(request, identity)
-        limit = asyncio.Semaphore(SPF_CHECK_CONCURRENCY)
+        """POST /mail-accounts/spf-check: every account of the tenant through spfCheckAll.
 
-        async def check(global_id: str) -> bool:
-            async with limit:
-                try:
-                    return not (await self._spf_check(identity, global_id))["userErrors"]
-                except OperationFailed:
-                    return False
-
-        results = await asyncio.gather(*(check(global_id) for global_id in await self._spf_targets(identity)))
-        self.flash(request, "spf_checked_all", count=sum(results))
+        The progress script asks for JSON: the check then runs in the background and the script follows
+        it with /mail-accounts/spf-status. Without the script the request waits for the whole check.
+        """
+        wants_json = "application/json" in request.headers.get("accept", "")
+        summary = (await self.client.run(identity, "SpfCheckAll", {"wait": not wants_json}))["spfCheckAll"]["summary"]
+        if wants_json:
+            return JSONResponse({"startedAt": summary["startedAt"], "total": summary["total"]})
+        self.flash(request, "spf_checked_all", count=summary["checked"])
         return RedirectResponse("/mail-accounts", status_code=303)
+
+    async def spf_status(self, request: Request, identity: DashboardIdentity) -> Response:
+        """GET /mail-accounts/spf-status?startedAt=…: progress of a bulk check, for the progress script."""
+        started_at = request.query_params.get("startedAt", "")
+        if _when(started_at) is None:
+            return JSONResponse({"error": "startedAt fehlt"}, status_code=400)
+        status = (await self.client.run(identity, "SpfCheckStatus", {"startedAt": started_at}))["spfCheckStatus"]
+        return JSONResponse(status)
 
     # --- messages and own SMTP server ---------------------------------------------------------
 
@@ -750,7 +710,7 @@ class Dashboard:
             Route("/mail-accounts/new", self.page(self.new_form), methods=["GET"]),
             Route("/mail-accounts/new", self.action(self.create), methods=["POST"]),
             Route("/mail-accounts/spf-check", self.action(self.spf_check_all), methods=["POST"]),
-            Route("/mail-accounts/spf-targets", self.page(self.spf_targets), methods=["GET"]),
+            Route("/mail-accounts/spf-status", self.page(self.spf_status), methods=["GET"]),
             Route("/mail-accounts/{slug}", self.page(self.detail), methods=["GET"]),
             Route("/mail-accounts/{slug}/spf-check", self.action(self.spf_check), methods=["POST"]),
             Route("/mail-accounts/{slug}/status", self.action(self.set_status), methods=["POST"]),

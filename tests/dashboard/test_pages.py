@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import httpx
 
@@ -194,14 +193,3 @@ async def test_smtp_server_form_saves_and_clears(signed_in: httpx.AsyncClient, u
     assert "geheim-123" not in form.text
     cleared = await signed_in.post(f"{path}/clear", data={"csrf_token": csrf_from(form.text)})
     assert "Der eigene SMTP-Server wurde entfernt" in (await signed_in.get(cleared.headers["location"])).text
-
-
-def test_operations_wait_for_the_api_fields_they_require(tmp_path: Path) -> None:
-    """A document marked `# requires: Type.field` is loaded only once the schema has that field."""
-    (tmp_path / "ready.graphql").write_text(
-        "# requires: Query.accounts\nquery Ready { accounts(first: 1) { totalCount } }\n"
-    )
-    (tmp_path / "later.graphql").write_text(
-        "# requires: MailAccount.noSuchField\nquery Later { accounts { totalCount } }\n"
-    )
-    assert set(Operations.load(tmp_path).documents) == {"Ready"}

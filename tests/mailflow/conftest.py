@@ -37,12 +37,22 @@ class Received:
 
 @dataclass
 class Sink:
-    """A real aiosmtpd server that keeps what it receives; `refuse` makes it answer DATA with that reply."""
+    """A real aiosmtpd server that keeps what it receives; `refuse` makes it answer DATA with that reply,
+    `refuse_rcpt` refuses those envelope recipients with 550 5.1.1."""
 
     port: int
     received: list[Received] = field(default_factory=list)
     refuse: str | None = None
+    refuse_rcpt: set[str] = field(default_factory=set)
     logins: list[str] = field(default_factory=list)
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address in self.refuse_rcpt:
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.refuse:

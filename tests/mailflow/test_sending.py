@@ -322,3 +322,71 @@ async def test_sent_mail_to_own_platform_address_arrives(api: Api, sink: Sink, l
     directions = sorted(m.direction for m in await Message.filter(account_id=account.row_id))
     assert directions == [Direction.INBOUND, Direction.OUTBOUND]
     assert MAILBOX_DOMAIN in account.inbound
+
+
+async def test_changed_secret_key_is_send_failed_asking_for_the_password(
+    api: Api, auth_sink: Sink, settings: Settings
+) -> None:
+    """After SECRET_KEY changed, sending through the own server is SEND_FAILED saying the password must be
+    entered again; nothing is sent or stored, and setting the password again makes sending work."""
+    import httpx
+
+    from mailaccounts.app import build_app
+
+    account = await new_account(api, "vertrieb@firma.example")
+    assert (await own_server(api, account.id, auth_sink.port))["userErrors"] == []
+    rotated = Settings(**{**settings.__dict__, "secret_key": "n" * 40})
+    transport = httpx.ASGITransport(app=build_app(rotated, manage_database=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        for lang, words in (("en", "enter the SMTP server password again"), ("de", "Passwort des SMTP-Servers erneut")):
+            rotated_api = Api(http, api.token, lang=lang)
+            payload = await send(rotated_api, account.id, text="x")
+            assert payload["message"] is None
+            [error] = payload["userErrors"]
+            assert (error["code"], error["field"]) == ("SEND_FAILED", None)
+            assert words in error["message"]
+        assert auth_sink.received == [] and auth_sink.logins == []
+        assert await Message.all().count() == 0
+        rotated_api = Api(http, api.token)
+        assert (await own_server(rotated_api, account.id, auth_sink.port))["userErrors"] == []
+        assert (await send(rotated_api, account.id, text="x"))["userErrors"] == []
+    assert auth_sink.logins == [SMTP_USER]
+    assert len(auth_sink.received) == 1
+
+
+async def test_partly_refused_recipients_are_reported_and_the_message_is_stored(api: Api, sink: Sink) -> None:
+    """If the relay refuses some recipients and takes the others, the message is stored as sent and each
+    refused recipient is a SEND_FAILED userError at its input entry with the relay's answer."""
+    account = await new_account(api, "vertrieb@firma.example")
+    sink.refuse_rcpt = {"weg@example.com", "alt@example.com"}
+    payload = await send(
+        Api(api.http, api.token, lang="en"),
+        account.id,
+        to=["kunde@example.com", "weg@example.com"],
+        cc=["chef@example.com"],
+        bcc=["alt@example.com"],
+        text="x",
+    )
+    assert payload["message"]["direction"] == "OUTBOUND"
+    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [
+        ("SEND_FAILED", ["input", "to", "1"]),
+        ("SEND_FAILED", ["input", "bcc", "0"]),
+    ]
+    assert all("refused this recipient" in e["message"] and "550 5.1.1" in e["message"] for e in payload["userErrors"])
+    assert "weg@example.com" in payload["userErrors"][0]["message"]
+    [received] = sink.received
+    assert received.rcpt_tos == ["kunde@example.com", "chef@example.com"]
+    assert await Message.filter(account_id=account.row_id).count() == 1
+
+
+async def test_all_recipients_refused_is_send_failed(api: Api, sink: Sink) -> None:
+    """If the relay refuses every recipient, sendMessage is SEND_FAILED naming them; nothing is stored."""
+    account = await new_account(api, "vertrieb@firma.example")
+    sink.refuse_rcpt = {"kunde@example.com", "chef@example.com"}
+    payload = await send(api, account.id, cc=["chef@example.com"], text="x")
+    assert payload["message"] is None
+    [error] = payload["userErrors"]
+    assert (error["code"], error["field"]) == ("SEND_FAILED", None)
+    assert "kunde@example.com: 550 5.1.1" in error["message"] and "chef@example.com: 550 5.1.1" in error["message"]
+    assert sink.received == []
+    assert await Message.all().count() == 0

@@ -17,8 +17,8 @@ function setupCopyButtons() {
   }
 }
 
-// "SPF-Check für alle": check every account one by one and show the progress, then reload the list.
-// Without JavaScript the form's own POST checks them all at once.
+// "SPF-Check für alle": start spfCheckAll in the background and follow its progress, then reload.
+// Without JavaScript the form's own POST waits for the whole check.
 function setupSpfAll() {
   const form = document.querySelector("form[data-spf-all]");
   const box = document.querySelector("[data-spf-progress]");
@@ -30,28 +30,26 @@ function setupSpfAll() {
     const text = box.querySelector("[data-spf-progress-text]");
     const button = form.querySelector("button");
     try {
-      const targets = await fetch("/mail-accounts/spf-targets", { credentials: "same-origin" });
-      if (!targets.ok) throw new Error(String(targets.status));
-      const slugs = (await targets.json()).accounts;
+      const started = await fetch(form.action, {
+        method: "POST",
+        headers: { "X-CSRF-Token": token, "Accept": "application/json" },
+        credentials: "same-origin",
+      });
+      if (!started.ok) throw new Error(String(started.status));
+      const { startedAt, total } = await started.json();
       button.disabled = true;
       box.hidden = false;
-      bar.max = Math.max(slugs.length, 1);
-      let done = 0;
-      for (const slug of slugs) {
-        text.textContent = `${done} von ${slugs.length}`;
-        try {
-          await fetch(`/mail-accounts/${slug}/spf-check`, {
-            method: "POST",
-            headers: { "X-CSRF-Token": token, "Accept": "application/json" },
-            credentials: "same-origin",
-          });
-        } catch (error) {
-          // One failed account does not stop the others; the list shows what was checked.
-        }
-        done += 1;
-        bar.value = done;
+      bar.max = Math.max(total, 1);
+      const query = new URLSearchParams({ startedAt });
+      for (;;) {
+        const response = await fetch(`/mail-accounts/spf-status?${query}`, { credentials: "same-origin" });
+        if (!response.ok) throw new Error(String(response.status));
+        const status = await response.json();
+        bar.value = status.checked;
+        text.textContent = `${status.checked} von ${status.total}`;
+        if (status.finished) break;
+        await new Promise((resolve) => setTimeout(resolve, 500));
       }
-      text.textContent = `${done} von ${slugs.length} geprüft`;
       window.location.reload();
     } catch (error) {
       form.submit();
