@@ -1,4 +1,4 @@
-"""The `mailaccounts` command: serve, migrate, token, user."""
+"""The `mailaccounts` command: serve, smtp, migrate, token, user, spf."""
 
 from __future__ import annotations
 
