@@ -214,3 +214,18 @@ async def test_client_sends_with_smtplib_style_sendmail(api: Api, listener: int)
     )
     assert errors == {}
     assert len(await stored(account.row_id)) == 1
+
+
+async def test_8bit_headers_are_decoded_and_stored_unchanged(api: Api, listener: int) -> None:
+    """Raw UTF-8 headers (RFC 6532) and legacy Latin-1 ones are listed readable; the bytes are stored as sent."""
+    account = await new_account(api, "vertrieb@firma.example")
+    utf8 = mail(subject="Grüße aus Köln").replace(b"Erika", "Jörg".encode())
+    latin1 = mail(subject="Grüße", message_id="<latin1@extern.example>").replace(
+        "Grüße".encode(), "Grüße".encode("latin-1")
+    )
+    for raw in (utf8, latin1):
+        assert (await deliver(listener, [account.inbound], raw)).code == 250
+    first, second = await stored(account.row_id)
+    assert (first.subject, first.from_header) == ("Grüße aus Köln", "Jörg Mustermann <erika@extern.example>")
+    assert second.subject == "Grüße"
+    assert bytes((await MessageBody.get(message_id=second.id)).content) == latin1
