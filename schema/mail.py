@@ -197,33 +197,12 @@ def _account_id(value: str) -> int:
     return account_id
 
 
-# SEND_FAILED cases that are not a refusal of the whole message (its text is in schema/messages.py).
-_SEND_FAILED_TEXTS = {
-    "password_unreadable": {
-        "de": "Das gespeicherte Passwort des SMTP-Servers kann nicht mehr entschlüsselt werden (SECRET_KEY wurde "
-        "geändert). Bitte geben Sie das Passwort des SMTP-Servers erneut ein. Die Nachricht wurde nicht gesendet.",
-        "en": "The stored SMTP server password can no longer be decrypted (SECRET_KEY was changed). Please enter "
-        "the SMTP server password again. The message was not sent.",
-    },
-    "recipient_refused": {
-        "de": "Der SMTP-Server hat diesen Empfänger abgelehnt; an die übrigen wurde die Nachricht gesendet. "
-        "Antwort des Servers:",
-        "en": "The SMTP server refused this recipient; the message was sent to the others. The server answered:",
-    },
-}
-
-
-def _send_failed_text(case: str, lang: str) -> str:
-    texts = _SEND_FAILED_TEXTS[case]
-    return texts.get(lang, texts["de"])
-
-
 def _refused_error(refused: sending.RefusedRecipient, lang: str) -> UserError:
-    """A recipient the server refused while it took the message for the others: SEND_FAILED at its list entry."""
+    """A recipient the server refused while it took the message for the others, at its list entry."""
     return UserError(
-        code=UserErrorCode.SEND_FAILED,
+        code=UserErrorCode.RECIPIENT_REFUSED,
         field=["input", refused.field, str(refused.index)],
-        message=f"{_send_failed_text('recipient_refused', lang)} {refused.reply}",
+        message=f"{user_error_message('RECIPIENT_REFUSED', lang)} {refused.reply}",
     )
 
 
@@ -231,7 +210,7 @@ def _send_error(exc: AccountError, lang: str) -> UserError:
     """Recipient errors point at the list entry; SEND_FAILED carries the relay's answer."""
     if isinstance(exc, sending.SmtpPasswordUnreadable):
         return UserError(
-            code=UserErrorCode(exc.code), field=None, message=_send_failed_text("password_unreadable", lang)
+            code=UserErrorCode(exc.code), field=None, message=user_error_message("SMTP_PASSWORD_UNREADABLE", lang)
         )
     if isinstance(exc, sending.InvalidRecipient) and exc.field:
         return UserError(

@@ -54,6 +54,18 @@ _USER_ERRORS: dict[str, dict[str, str]] = {
         "de": "Der SMTP-Server hat die Nachricht nicht angenommen; sie wurde nicht gesendet. Antwort des Servers:",
         "en": "The SMTP server did not accept the message; it was not sent. The server answered:",
     },
+    "RECIPIENT_REFUSED": {
+        "de": "Der SMTP-Server hat diesen Empfänger abgelehnt; an die übrigen wurde die Nachricht gesendet. "
+        "Antwort des Servers:",
+        "en": "The SMTP server refused this recipient; the message was sent to the others. The server answered:",
+    },
+    # A SEND_FAILED case with its own text: the code stays SEND_FAILED, clients need not tell them apart.
+    "SMTP_PASSWORD_UNREADABLE": {
+        "de": "Das gespeicherte Passwort des SMTP-Servers kann nicht mehr entschlüsselt werden (SECRET_KEY wurde "
+        "geändert). Bitte geben Sie das Passwort des SMTP-Servers erneut ein. Die Nachricht wurde nicht gesendet.",
+        "en": "The stored SMTP server password can no longer be decrypted (SECRET_KEY was changed). Please enter "
+        "the SMTP server password again. The message was not sent.",
+    },
     "INVALID_SMTP_SERVER": {
         "de": "Bitte prüfen Sie die Angaben zum SMTP-Server (Host, Port, Benutzername und Passwort).",
         "en": "Please check the SMTP server details (host, port, username and password).",
@@ -61,10 +73,10 @@ _USER_ERRORS: dict[str, dict[str, str]] = {
 }
 
 
-def user_error_message(code: str, lang: str) -> str:
-    """The message for a user error code in `lang` (falls back to German)."""
-    texts = _USER_ERRORS.get(code, {})
-    return texts.get(lang) or texts.get(DEFAULT_LANGUAGE) or code
+def user_error_message(key: str, lang: str) -> str:
+    """The message for a user error code (or a named case of one) in `lang`; falls back to German."""
+    texts = _USER_ERRORS.get(key, {})
+    return texts.get(lang) or texts.get(DEFAULT_LANGUAGE) or key
 
 
 def negotiate_language(accept_language: str | None) -> str:

@@ -356,7 +356,7 @@ async def test_changed_secret_key_is_send_failed_asking_for_the_password(
 
 async def test_partly_refused_recipients_are_reported_and_the_message_is_stored(api: Api, sink: Sink) -> None:
     """If the relay refuses some recipients and takes the others, the message is stored as sent and each
-    refused recipient is a SEND_FAILED userError at its input entry with the relay's answer."""
+    refused recipient is a RECIPIENT_REFUSED userError at its input entry with the relay's answer."""
     account = await new_account(api, "vertrieb@firma.example")
     sink.refuse_rcpt = {"weg@example.com", "alt@example.com"}
     payload = await send(
@@ -369,8 +369,8 @@ async def test_partly_refused_recipients_are_reported_and_the_message_is_stored(
     )
     assert payload["message"]["direction"] == "OUTBOUND"
     assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [
-        ("SEND_FAILED", ["input", "to", "1"]),
-        ("SEND_FAILED", ["input", "bcc", "0"]),
+        ("RECIPIENT_REFUSED", ["input", "to", "1"]),
+        ("RECIPIENT_REFUSED", ["input", "bcc", "0"]),
     ]
     assert all("refused this recipient" in e["message"] and "550 5.1.1" in e["message"] for e in payload["userErrors"])
     assert "weg@example.com" in payload["userErrors"][0]["message"]
