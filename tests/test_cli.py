@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-CLI = [sys.executable, "-m", "mailaccounts.cli"]
+from tests.served import CLI, free_port, serve
 
 
 def run(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -32,11 +29,6 @@ def env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_token_lifecycle(env: dict[str, str]) -> None:
@@ -93,36 +85,13 @@ def test_unreachable_database_is_one_line(env: dict[str, str]) -> None:
 
 def test_serve_first_start_prints_demo_token_and_serves(env: dict[str, str]) -> None:
     """serve --demo on an empty database prints a working write token; /healthz answers 200."""
-    port = free_port()
     run("migrate", env=env)
-    proc = subprocess.Popen(
-        [*CLI, "serve", "--demo"],
-        env={**env, "PORT": str(port), "SMTP_LISTEN": f"127.0.0.1:{free_port()}"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if "curl" in line:
-                break
-        token = next(line.strip() for line in lines if line.strip().startswith("mat_"))
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                health = httpx.get(f"{base}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
-        assert health.status_code == 200
+    with serve(env, "--demo", read_until="curl") as served:
+        token = next(line.strip() for line in served.output if line.strip().startswith("mat_"))
+        health = httpx.get(f"{served.base_url}/healthz", timeout=5)
         assert health.json() == {"status": "ok", "database": "up"}
         created = httpx.post(
-            f"{base}/graphql",
+            f"{served.base_url}/graphql",
             json={
                 "query": 'mutation { createAccount(input: {email: "a@firma.example", senderName: "A"}) '
                 "{ account { inboundAddress } userErrors { code } } }"
@@ -131,8 +100,3 @@ def test_serve_first_start_prints_demo_token_and_serves(env: dict[str, str]) -> 
             timeout=10,
         ).json()
         assert created["data"]["createAccount"]["account"]["inboundAddress"].startswith("p")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        if proc.stdout:
-            proc.stdout.close()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 
 import httpx
 
 from tests.dashboard.conftest import csrf_from
-from tests.test_cli import CLI, env, free_port, run
+from tests.served import CLI, serve
+from tests.test_cli import env, run
 
 __all__ = ["env"]
 
@@ -45,42 +45,16 @@ def test_user_create_with_password_from_stdin_and_generated(env: dict[str, str])
 
 def test_demo_first_start_prints_dashboard_login_that_works(env: dict[str, str]) -> None:
     """serve --demo on an empty database prints URL, email and password; they sign in to the dashboard."""
-    port = free_port()
     run("migrate", env=env)
-    proc = subprocess.Popen(
-        [*CLI, "serve", "--demo"],
-        env={**env, "PORT": str(port), "SMTP_LISTEN": f"127.0.0.1:{free_port()}"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        lines = []
-        for line in proc.stdout:
-            lines.append(line.strip())
-            if line.strip().startswith("Passwort:"):
-                break
-        assert f"http://127.0.0.1:{port}/" in lines
+    with serve(env, "--demo", read_until="Passwort:") as served:
+        lines = [line.strip() for line in served.output]
+        assert f"{served.base_url}/" in lines
         email = next(line.split()[-1] for line in lines if line.startswith("E-Mail:"))
         password = lines[-1].split()[-1]
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        with httpx.Client(base_url=base, timeout=5) as http:
-            while True:
-                try:
-                    login = http.get("/login")
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, "server did not start"
-                    time.sleep(0.1)
+        with httpx.Client(base_url=served.base_url, timeout=5) as http:
+            login = http.get("/login")
             signed_in = http.post(
                 "/login", data={"csrf_token": csrf_from(login.text), "email": email, "password": password}
             )
             assert signed_in.status_code == 303 and signed_in.headers["location"] == "/mail-accounts"
             assert "Noch keine Mail-Accounts" in http.get("/mail-accounts").text
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        if proc.stdout:
-            proc.stdout.close()

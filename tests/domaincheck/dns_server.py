@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import socket
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -252,6 +253,9 @@ class LoopbackDnsServer:
                 lambda: _UdpProtocol(self), local_addr=(self.host, self.port)
             )
             port = transport.get_extra_info("sockname")[1]
+            # A big receive buffer: a burst of queries from a bulk check must not be dropped.
+            with contextlib.suppress(OSError):
+                transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
             try:
                 self._tcp = await asyncio.start_server(self._serve_tcp, self.host, port)
             except OSError:
