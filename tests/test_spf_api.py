@@ -273,3 +273,32 @@ async def test_suggestion_over_the_lookup_limit_points_to_own_smtp_server(
     assert [p["code"] for p in report["problems"]] == ["SPF_NEEDS_UPDATE"]
     finding = next(f for f in report["findings"] if f["code"] == "SUGGESTION_EXCEEDS_LOOKUP_LIMIT")
     assert "eigenen SMTP-Server" in finding["message"]
+
+
+async def test_periodic_recheck_checks_stale_and_unchecked_accounts(
+    db: str, settings: Settings, dns_server: LoopbackDnsServer
+) -> None:
+    """With SPF_RECHECK_HOURS the running service re-checks accounts never checked or checked too long ago."""
+    from datetime import UTC, datetime, timedelta
+
+    from resolvers.accounts import create_account
+    from resolvers.tokens import ensure_tenant
+
+    tenant = await ensure_tenant("acme")
+    never = await create_account(tenant.id, "a@gut.example", "A")
+    stale = await create_account(tenant.id, "b@alt.example", "B")
+    fresh = await create_account(tenant.id, "c@ohnemx.example", "C")
+    long_ago, recently = datetime.now(UTC) - timedelta(hours=30), datetime.now(UTC) - timedelta(hours=1)
+    await MailAccount.filter(id=stale.id).update(spf_checked_at=long_ago)
+    await MailAccount.filter(id=fresh.id).update(spf_checked_at=recently)
+    app = build_app(
+        replace(settings, dns_nameservers=(dns_server.address,), dns_timeout=1.0, spf_recheck_hours=24),
+        manage_database=False,
+    )
+    async with app.router.lifespan_context(app), asyncio.timeout(10):
+        while await MailAccount.filter(spf_ok__isnull=True, id__in=[never.id, stale.id]).exists():
+            await asyncio.sleep(0.05)
+    rows = {row.id: row for row in await MailAccount.all()}
+    assert (rows[never.id].spf_ok, rows[stale.id].spf_ok) == (True, False)
+    assert rows[fresh.id].spf_checked_at == recently
+    assert rows[fresh.id].spf_report is None
