@@ -194,9 +194,7 @@ class _TreeWalker:
         if not records:
             return SpfNode(domain, mechanism, None, 0, error="no-record", via=via, void=answer.is_void)
         if len(records) > 1:
-            return SpfNode(
-                domain, mechanism, None, 0, error="multiple-records", via=via, record_count=len(records)
-            )
+            return SpfNode(domain, mechanism, None, 0, error="multiple-records", via=via, record_count=len(records))
         return await self.record_node(domain, mechanism, via, chain, records[0])
 
     async def record_node(
@@ -207,9 +205,7 @@ class _TreeWalker:
         if parsed.redirect is not None and not parsed.has_all:
             targets.append(parsed.redirect)
         children = [self._child(term, domain, chain) for term in targets]
-        void_checks = [
-            self._is_void(m, domain) for m in parsed.mechanisms if m.name in ("a", "mx")
-        ]
+        void_checks = [self._is_void(m, domain) for m in parsed.mechanisms if m.name in ("a", "mx")]
         nodes, voids = await asyncio.gather(asyncio.gather(*children), asyncio.gather(*void_checks))
         lookups = sum(1 for m in parsed.mechanisms if m.name in DNS_MECHANISMS)
         lookups += 1 if parsed.redirect is not None and not parsed.has_all else 0
@@ -233,8 +229,7 @@ class _TreeWalker:
             spec = term.domain_spec if isinstance(term, Mechanism) else term.value
             return SpfNode(spec or domain, term.text, None, 0, error="macro", via=term.position)
         if _norm(target) in chain:
-            return SpfNode(target, term.text, None, 0, error="loop", chain=(*chain, _norm(target)),
-                           via=term.position)
+            return SpfNode(target, term.text, None, 0, error="loop", chain=(*chain, _norm(target)), via=term.position)
         if len(chain) >= MAX_TREE_DEPTH or self.nodes >= MAX_TREE_NODES:
             return SpfNode(target, term.text, None, 0, error="too-deep", via=term.position)
         return await self.walk(target, term.text, term.position, (*chain, _norm(target)))
@@ -350,23 +345,31 @@ def _tree_findings(tree: SpfNode) -> list[Finding]:
         domain = node.domain
         if node.error == "syntax-error" and node.parsed is not None:
             findings.extend(
-                Finding("SPF_SYNTAX_ERROR", "ERROR",
-                        {"domain": domain, "position": issue.position, "term": issue.term or "?",
-                         "detail": issue.message})
+                Finding(
+                    "SPF_SYNTAX_ERROR",
+                    "ERROR",
+                    {"domain": domain, "position": issue.position, "term": issue.term or "?", "detail": issue.message},
+                )
                 for issue in node.parsed.errors
             )
         elif node.error == "multiple-records":
             findings.append(Finding("SPF_MULTIPLE_RECORDS", "ERROR", {"domain": domain, "count": node.record_count}))
         elif node.error == "no-record" and parent is not None:
-            findings.append(Finding("SPF_TARGET_WITHOUT_SPF", "ERROR",
-                                    {"domain": parent.domain, "mechanism": node.mechanism, "target": domain}))
+            findings.append(
+                Finding(
+                    "SPF_TARGET_WITHOUT_SPF",
+                    "ERROR",
+                    {"domain": parent.domain, "mechanism": node.mechanism, "target": domain},
+                )
+            )
         elif node.error == "loop":
             findings.append(Finding("SPF_LOOP", "ERROR", {"chain": " → ".join(node.chain)}))
         elif node.error == "temperror":
             findings.append(Finding("SPF_TEMPERROR", "WARNING", {"detail": f"TXT {domain}"}))
         elif node.error == "macro" and parent is not None:
-            findings.append(Finding("SPF_MACRO_NOT_EVALUATED", "INFO",
-                                    {"domain": parent.domain, "mechanism": node.mechanism}))
+            findings.append(
+                Finding("SPF_MACRO_NOT_EVALUATED", "INFO", {"domain": parent.domain, "mechanism": node.mechanism})
+            )
         parsed = node.parsed
         if parsed is None:
             continue
@@ -381,8 +384,9 @@ def _tree_findings(tree: SpfNode) -> list[Finding]:
             if after:
                 findings.append(Finding("SPF_TERMS_AFTER_ALL", "WARNING", {"domain": domain, "terms": " ".join(after)}))
             if parsed.redirect is not None:
-                findings.append(Finding("SPF_REDIRECT_IGNORED", "WARNING",
-                                        {"domain": domain, "redirect": parsed.redirect.text}))
+                findings.append(
+                    Finding("SPF_REDIRECT_IGNORED", "WARNING", {"domain": domain, "redirect": parsed.redirect.text})
+                )
     return findings
 
 
@@ -407,14 +411,24 @@ def _length_findings(record: str) -> list[Finding]:
 
 
 def _temperror_finding(answer: DnsAnswer) -> Finding:
-    return Finding("DNS_TEMPERROR", "WARNING",
-                   {"rdtype": answer.rdtype.name, "name": answer.name, "kind": answer.kind.value})
+    return Finding(
+        "DNS_TEMPERROR", "WARNING", {"rdtype": answer.rdtype.name, "name": answer.name, "kind": answer.kind.value}
+    )
 
 
 def _unreachable(domain: str, findings: list[Finding], record: str | None = None) -> DomainReport:
     return DomainReport(
-        domain, record, None, 0, 0, (), None, tuple(findings),
-        (Problem("DOMAIN_UNREACHABLE", {"domain": domain}),), None, False,
+        domain,
+        record,
+        None,
+        0,
+        0,
+        (),
+        None,
+        tuple(findings),
+        (Problem("DOMAIN_UNREACHABLE", {"domain": domain}),),
+        None,
+        False,
     )
 
 
@@ -490,9 +504,7 @@ async def audit_domain(
         tree_job = _ready(SpfNode(domain, None, None, 0, error="multiple-records", record_count=len(records)))
     else:
         tree_job = _ready(None)
-    ip_checks = [
-        check_host(ip, domain, f"postmaster@{domain}", domain, dns=dns) for ip in sender_ips
-    ]
+    ip_checks = [check_host(ip, domain, f"postmaster@{domain}", domain, dns=dns) for ip in sender_ips]
     try:
         async with asyncio.timeout_at(deadline):
             tree, platform_tree, host_answers, ip_results = await asyncio.gather(
@@ -521,8 +533,9 @@ async def audit_domain(
         if lookup_count > LOOKUP_LIMIT:
             findings.append(Finding("SPF_TOO_MANY_LOOKUPS", "ERROR", {"count": lookup_count, "limit": LOOKUP_LIMIT}))
         if void_count > VOID_LOOKUP_LIMIT:
-            findings.append(Finding("SPF_TOO_MANY_VOID_LOOKUPS", "ERROR",
-                                    {"count": void_count, "limit": VOID_LOOKUP_LIMIT}))
+            findings.append(
+                Finding("SPF_TOO_MANY_VOID_LOOKUPS", "ERROR", {"count": void_count, "limit": VOID_LOOKUP_LIMIT})
+            )
 
     verdict = _simulate(tree, _Simulation(platform)) if tree is not None else "none"
     if sender_ips:
@@ -550,20 +563,30 @@ async def audit_domain(
         suggested = _suggest(records, platform)
         try:
             async with asyncio.timeout_at(deadline):
-                suggestion_tree = await _TreeWalker(dns).record_node(
-                    domain, None, None, (_norm(domain),), suggested
-                )
+                suggestion_tree = await _TreeWalker(dns).record_node(domain, None, None, (_norm(domain),), suggested)
             suggestion_lookups = suggestion_tree.total_lookups
         except TimeoutError:
             suggestion_lookups = lookup_count + 1 + platform_tree.total_lookups
         if suggestion_lookups > LOOKUP_LIMIT:
-            findings.append(Finding("SUGGESTION_EXCEEDS_LOOKUP_LIMIT", "WARNING",
-                                    {"count": suggestion_lookups, "limit": LOOKUP_LIMIT}))
+            findings.append(
+                Finding(
+                    "SUGGESTION_EXCEEDS_LOOKUP_LIMIT", "WARNING", {"count": suggestion_lookups, "limit": LOOKUP_LIMIT}
+                )
+            )
         findings.extend(_length_findings(suggested) if len(suggested) > SINGLE_STRING_LIMIT else [])
 
     return DomainReport(
-        domain, record, tree, lookup_count, void_count, mx_hosts, dmarc_record,
-        tuple(findings), tuple(problems), suggested, authorized,
+        domain,
+        record,
+        tree,
+        lookup_count,
+        void_count,
+        mx_hosts,
+        dmarc_record,
+        tuple(findings),
+        tuple(problems),
+        suggested,
+        authorized,
     )
 
 

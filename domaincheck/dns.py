@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import secrets
 import socket
 import time
@@ -123,8 +124,9 @@ class _CacheEntry:
 
 @dataclass(slots=True)
 class _Flight:
-    task: asyncio.Task[DnsAnswer]
-    waiters: int = 0
+    future: asyncio.Future[DnsAnswer]
+    joiners: int = 0
+    task: asyncio.Task[None] | None = None
 
 
 class _TemporaryFailure(Exception):
@@ -140,6 +142,7 @@ def _name_text(name: dns.name.Name) -> str:
     return name.to_text(omit_final_dot=True)
 
 
+@functools.lru_cache(maxsize=65536)
 def _wire_name(text: str) -> bytes | None:
     """Wire format of a domain (labels taken literally), or None when it is not a valid DNS name."""
     if text.endswith("."):
@@ -237,16 +240,21 @@ class _UdpChannel:
 
     Queries are told apart by their random id. The socket closes as soon as no query waits
     on it, and is replaced after ``MAX_QUERIES`` so the source port keeps changing; nothing
-    outlives the queries, so there is nothing to close by hand.
+    outlives the queries, so there is nothing to close by hand. At most ``MAX_WAITERS`` queries
+    share one socket, and its receive buffer is enlarged, so a burst of answers is not dropped.
     """
 
     MAX_QUERIES = 256
+    MAX_WAITERS = 64
+    RECEIVE_BUFFER = 1 << 20  # room for a burst of answers while the loop is busy
 
     def __init__(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> None:
         self.loop = loop
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.RECEIVE_BUFFER)
         try:
             self.sock.connect((host, port))
         except OSError:
@@ -327,9 +335,7 @@ class DnsClient:
         max_entries: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.nameservers: list[tuple[str, int]] = (
-            list(nameservers) if nameservers else _system_nameservers()
-        )
+        self.nameservers: list[tuple[str, int]] = list(nameservers) if nameservers else _system_nameservers()
         if not self.nameservers:
             raise ValueError("no nameservers configured")
         self.timeout = timeout
@@ -341,7 +347,7 @@ class DnsClient:
         self._clock = clock
         self._cache: dict[tuple[bytes, int], _CacheEntry] = {}
         self._inflight: dict[tuple[bytes, int], _Flight] = {}
-        self._channels: dict[tuple[str, int], _UdpChannel] = {}
+        self._channels: dict[tuple[str, int], list[_UdpChannel]] = {}
         self.stats = DnsStats()
 
     def clear_cache(self) -> None:
@@ -369,32 +375,70 @@ class DnsClient:
                 return entry.answer
             del self._cache[key]
         flight = self._inflight.get(key)
-        if flight is None:
-            flight = _Flight(asyncio.create_task(self._fetch(key, wire, qtype, name)))
-            self._inflight[key] = flight
-            flight.task.add_done_callback(lambda _task: self._forget_flight(key, flight))
-        else:
-            self.stats.inflight_joins += 1
-        flight.waiters += 1
+        if flight is not None:
+            return await self._join(flight)
+        flight = _Flight(asyncio.get_running_loop().create_future())
+        self._inflight[key] = flight
+        # The first asker runs the exchange itself (no extra task); others wait on its future.
         try:
-            return await asyncio.shield(flight.task)
+            answer = await self._fetch(key, wire, qtype, name)
         except asyncio.CancelledError:
-            # The last waiter to give up cancels the exchange so that nothing keeps running.
-            if flight.waiters == 1 and not flight.task.done():
-                flight.task.cancel()
+            if flight.joiners:
+                flight.task = asyncio.create_task(self._take_over(key, flight, wire, qtype, name))
+            else:
+                self._land(key, flight, None)
             raise
+        except BaseException:
+            self._land(key, flight, None)
+            raise
+        self._land(key, flight, answer)
+        return answer
+
+    def peek(self, name: str, rdtype: RdataType | str) -> DnsAnswer | None:
+        """The cached answer, if there is a fresh one; never sends anything."""
+        wire = _wire_name(name)
+        if wire is None:
+            return None
+        entry = self._cache.get((wire.lower(), int(_rdtype(rdtype))))
+        if entry is None or entry.expires <= self._clock():
+            return None
+        return entry.answer
+
+    async def _join(self, flight: _Flight) -> DnsAnswer:
+        self.stats.inflight_joins += 1
+        flight.joiners += 1
+        try:
+            return await asyncio.shield(flight.future)
         finally:
-            flight.waiters -= 1
+            flight.joiners -= 1
+            # The last one to give up stops an exchange that nobody waits for any more.
+            if not flight.joiners and flight.task is not None and not flight.task.done():
+                flight.task.cancel()
 
-    async def query_many(
-        self, questions: Iterable[tuple[str, RdataType | str]]
-    ) -> list[DnsAnswer]:
-        """Ask several questions concurrently; answers come back in the order asked."""
-        return list(await asyncio.gather(*(self.query(n, t) for n, t in questions)))
+    async def _take_over(
+        self, key: tuple[bytes, int], flight: _Flight, wire: bytes, qtype: RdataType, text: str
+    ) -> None:
+        """The first asker was cancelled while others wait: finish the question for them."""
+        try:
+            answer = await self._fetch(key, wire, qtype, text)
+        except BaseException:
+            self._land(key, flight, None)
+            raise
+        self._land(key, flight, answer)
 
-    def _forget_flight(self, key: tuple[bytes, int], flight: _Flight) -> None:
+    def _land(self, key: tuple[bytes, int], flight: _Flight, answer: DnsAnswer | None) -> None:
         if self._inflight.get(key) is flight:
             del self._inflight[key]
+        if flight.future.done():
+            return
+        if answer is None:
+            flight.future.cancel()
+        else:
+            flight.future.set_result(answer)
+
+    async def query_many(self, questions: Iterable[tuple[str, RdataType | str]]) -> list[DnsAnswer]:
+        """Ask several questions concurrently; answers come back in the order asked."""
+        return list(await asyncio.gather(*(self.query(n, t) for n, t in questions)))
 
     async def _fetch(self, key: tuple[bytes, int], wire: bytes, qtype: RdataType, text: str) -> DnsAnswer:
         self.stats.questions.add(key)
@@ -460,6 +504,18 @@ class DnsClient:
                 return response
             failures[index] = f"{host}:{port}: {dns.rcode.to_text(dns.rcode.Rcode.make(response.rcode))}"
 
+    def _channel(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> _UdpChannel:
+        """A socket with room for one more query; bursts are spread over several sockets."""
+        channels = [c for c in self._channels.get((host, port), ()) if not c.retiring]
+        for channel in channels:
+            if len(channel.waiters) < _UdpChannel.MAX_WAITERS:
+                break
+        else:
+            channel = _UdpChannel(loop, host, port)
+            channels.append(channel)
+        self._channels[(host, port)] = channels
+        return channel
+
     def _read(self, data: bytes, query_id: int, wire: bytes, qtype: RdataType) -> ParsedResponse | None:
         try:
             return parse_response(data, query_id, wire, qtype)
@@ -485,9 +541,7 @@ class DnsClient:
         self, query_id: int, wire: bytes, qtype: RdataType, host: str, port: int, timeout: float
     ) -> ParsedResponse:
         loop = asyncio.get_running_loop()
-        channel = self._channels.get((host, port))
-        if channel is None or channel.retiring:
-            channel = self._channels[(host, port)] = _UdpChannel(loop, host, port)
+        channel = self._channel(loop, host, port)
         query_id = channel.free_id(query_id)
         waiter = channel.register(query_id)
         timer = loop.call_later(timeout, _expire, waiter)

@@ -151,8 +151,15 @@ class MacroContext:
     def for_domain(self, domain: str) -> MacroContext:
         """The same context with another current domain (include/redirect targets)."""
         return MacroContext(
-            self.ip, self.sender, self.local_part, self.sender_domain, domain, self.helo,
-            self.receiver, self.timestamp, self.validated_name,
+            self.ip,
+            self.sender,
+            self.local_part,
+            self.sender_domain,
+            domain,
+            self.helo,
+            self.receiver,
+            self.timestamp,
+            self.validated_name,
         )
 
 

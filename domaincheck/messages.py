@@ -58,27 +58,27 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
     },
     "SPF_PLUS_ALL": {
         "de": "{domain} erlaubt mit „+all“ jedem Server, E-Mails für die Domain zu versenden.",
-        "en": "{domain} allows every server on the internet to send its mail (\"+all\").",
+        "en": '{domain} allows every server on the internet to send its mail ("+all").',
     },
     "SPF_NEUTRAL_ALL": {
         "de": "Der SPF-Eintrag endet mit „?all“ und schützt die Domain damit nicht.",
-        "en": "The SPF record ends with \"?all\" and so does not protect the domain.",
+        "en": 'The SPF record ends with "?all" and so does not protect the domain.',
     },
     "SPF_NO_ALL": {
         "de": "Der SPF-Eintrag endet weder mit „all“ noch mit „redirect=“; nicht erfasste Server sind neutral.",
-        "en": "The SPF record has neither \"all\" nor \"redirect=\"; other servers get a neutral result.",
+        "en": 'The SPF record has neither "all" nor "redirect="; other servers get a neutral result.',
     },
     "SPF_PTR_USED": {
         "de": "{domain} verwendet den Mechanismus „ptr“, von dem RFC 7208 abrät.",
-        "en": "{domain} uses the \"ptr\" mechanism, which RFC 7208 discourages.",
+        "en": '{domain} uses the "ptr" mechanism, which RFC 7208 discourages.',
     },
     "SPF_TERMS_AFTER_ALL": {
         "de": "In {domain} werden die Angaben nach „all“ nie ausgewertet: {terms}.",
-        "en": "In {domain} the terms after \"all\" are never evaluated: {terms}.",
+        "en": 'In {domain} the terms after "all" are never evaluated: {terms}.',
     },
     "SPF_REDIRECT_IGNORED": {
         "de": "In {domain} wird „{redirect}“ ignoriert, weil der Eintrag „all“ enthält.",
-        "en": "In {domain} \"{redirect}\" is ignored because the record contains \"all\".",
+        "en": 'In {domain} "{redirect}" is ignored because the record contains "all".',
     },
     "SPF_MACRO_NOT_EVALUATED": {
         "de": "{mechanism} in {domain} enthält Makros und wurde nicht aufgelöst.",
@@ -104,7 +104,7 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
     },
     "PLATFORM_NOT_AUTHORIZED": {
         "de": "Der SPF-Eintrag erlaubt den Versand über die Plattform nicht; es fehlt „include:{include}“.",
-        "en": "The SPF record does not authorize the platform; \"include:{include}\" is missing.",
+        "en": 'The SPF record does not authorize the platform; "include:{include}" is missing.',
     },
     "SUGGESTION_EXCEEDS_LOOKUP_LIMIT": {
         "de": "Auch der vorgeschlagene Eintrag bräuchte {count} DNS-Abfragen (erlaubt: {limit}). "
@@ -114,12 +114,12 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
     },
     "PLATFORM_INCLUDE_NOT_NEEDED": {
         "de": "Das Konto versendet über den eigenen SMTP-Server; „include:{include}“ wird nicht benötigt.",
-        "en": "The account sends through its own SMTP server; \"include:{include}\" is not needed.",
+        "en": 'The account sends through its own SMTP server; "include:{include}" is not needed.',
     },
     # -- findings: MX, DMARC, DNS -------------------------------------------------------------------
     "MX_NULL": {
         "de": "{domain} hat einen Null-MX-Eintrag („0 .“) und nimmt keine E-Mails an.",
-        "en": "{domain} has a null MX record (\"0 .\") and accepts no mail.",
+        "en": '{domain} has a null MX record ("0 .") and accepts no mail.',
     },
     "MX_MISSING": {
         "de": "{domain} hat keine MX-Einträge.",

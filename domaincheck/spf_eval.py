@@ -163,8 +163,13 @@ class _Checker:
             for task in self._tasks:
                 task.cancel()
         return SpfResult(
-            outcome.result, outcome.domain, outcome.explanation, outcome.term,
-            self.lookups, self.voids, outcome.reason,
+            outcome.result,
+            outcome.domain,
+            outcome.explanation,
+            outcome.term,
+            self.lookups,
+            self.voids,
+            outcome.reason,
         )
 
     # -- limits -------------------------------------------------------------------------------
@@ -188,7 +193,9 @@ class _Checker:
     # -- records --------------------------------------------------------------------------------
 
     async def record(self, domain: str) -> SpfRecord | None:
-        answer = await self.dns.query(domain, "TXT")
+        return self.select_record(domain, await self.dns.query(domain, "TXT"))
+
+    def select_record(self, domain: str, answer: DnsAnswer) -> SpfRecord | None:
         if answer.is_temporary_error:
             raise _TempError(f"TXT lookup of {domain} failed: {answer.kind.value}")
         if answer.kind is not DnsKind.ANSWER:
@@ -350,7 +357,35 @@ class _Checker:
                 continue
             if isinstance(term, Mechanism) and term.name == "ptr":
                 continue
-            self._spawn(self._warm(term, ctx))
+            if not self._prefetch_from_cache(term, ctx):
+                self._spawn(self._warm(term, ctx))
+
+    def _prefetch_from_cache(self, term: Mechanism | Modifier, ctx: MacroContext) -> bool:
+        """Handle a term whose data is already cached without starting a task; False if not cached."""
+        if term.pieces is None:
+            target = ctx.domain
+        elif all(isinstance(piece, str) for piece in term.pieces):
+            target = "".join(str(piece) for piece in term.pieces)
+        else:
+            return False
+        name = term.name
+        if name in ("include", "redirect"):
+            answer = self.dns.peek(target, "TXT")
+            if answer is None:
+                return False
+            try:
+                record = self.select_record(target, answer)
+            except (_PermError, _TempError):
+                return True
+            if record is not None:
+                self.prefetch(record, ctx.for_domain(target))
+            return True
+        if name == "mx":
+            answer = self.dns.peek(target, "MX")
+            return answer is not None and all(
+                self.dns.peek(host, self.address_type) is not None for _, host in answer.mx_hosts() if host
+            )
+        return self.dns.peek(target, "A" if name == "exists" else self.address_type) is not None
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)

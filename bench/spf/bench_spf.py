@@ -127,8 +127,11 @@ async def run_audits(address: tuple[str, int], data: Dataset) -> dict[str, Any]:
     started = time.perf_counter()
     verdicts = await asyncio.gather(*(one(e.domain) for e in data.expected))
     wall = time.perf_counter() - started
-    wrong = [(e.domain, e.category, e.problems, got) for e, got in zip(data.expected, verdicts, strict=True)
-             if got != e.problems]
+    wrong = [
+        (e.domain, e.category, e.problems, got)
+        for e, got in zip(data.expected, verdicts, strict=True)
+        if got != e.problems
+    ]
     questions = client.stats.question_list()
     return {
         "wall": wall,
@@ -153,8 +156,12 @@ async def run_check_host(address: tuple[str, int], data: Dataset) -> dict[str, A
     results = await asyncio.gather(*(one(e.domain) for e in data.expected))
     wall = time.perf_counter() - started
     correct = sum(1 for e, r in zip(data.expected, results, strict=True) if (r == "pass") == e.authorized)
-    return {"wall": wall, "queries_sent": client.stats.queries_sent,
-            "distinct_questions": client.stats.distinct_questions, "correct": correct}
+    return {
+        "wall": wall,
+        "queries_sent": client.stats.queries_sent,
+        "distinct_questions": client.stats.distinct_questions,
+        "correct": correct,
+    }
 
 
 def run_baseline(
@@ -163,8 +170,9 @@ def run_baseline(
     """pyspf or checkdmarc in the benchmark venv, sequentially as those libraries work."""
     job = {"tool": tool, "address": list(address), "domains": [e.domain for e in data.expected], "ip": PLATFORM_IP}
     before = server.queries()
-    output = subprocess.run([python, str(HERE / "baseline.py")], input=json.dumps(job), capture_output=True,
-                            text=True, check=True)
+    output = subprocess.run(
+        [python, str(HERE / "baseline.py")], input=json.dumps(job), capture_output=True, text=True, check=True
+    )
     result: dict[str, Any] = json.loads(output.stdout)
     result["queries_sent"] = server.queries() - before
     results = result.pop("results")
@@ -172,8 +180,7 @@ def run_baseline(
         result["correct"] = sum(1 for e in data.expected if (results[e.domain] == "pass") == e.authorized)
     else:
         result["correct"] = sum(
-            1 for e in data.expected
-            if results[e.domain].endswith("/nomx") == (e.category in ("nomx", "nxdomain"))
+            1 for e in data.expected if results[e.domain].endswith("/nomx") == (e.category in ("nomx", "nxdomain"))
         )
     return result
 

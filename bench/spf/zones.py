@@ -97,8 +97,14 @@ def generate(count: int = 1000, seed: int = 7208) -> Dataset:
     data = Dataset()
     zone = data.zone
     cost = _providers(zone)
-    shares = [("authorized", 0.60), ("missing", 0.20), ("permerror", 0.08), ("nospf", 0.05), ("nomx", 0.04),
-              ("nxdomain", 0.03)]
+    shares = [
+        ("authorized", 0.60),
+        ("missing", 0.20),
+        ("permerror", 0.08),
+        ("nospf", 0.05),
+        ("nomx", 0.04),
+        ("nxdomain", 0.03),
+    ]
     categories = [name for name, share in shares for _ in range(round(share * count))]
     categories = (categories + ["authorized"] * count)[:count]
     rng.shuffle(categories)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -11,17 +11,16 @@ from typing import Any
 import pytest_asyncio
 
 # The helpers next to the tests (dns_server.py) are imported as top-level modules, whatever the
-# pytest import mode; this folder has no __init__.py so it cannot shadow the `domaincheck` package.
+# pytest import mode, so the benchmark in bench/spf/ can import them the same way.
 HERE = str(Path(__file__).resolve().parent)
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from dns_server import LoopbackDnsServer  # noqa: E402
+from dns_server import LoopbackDnsServer, StartServer  # noqa: E402
 
 from domaincheck.dns import DnsClient  # noqa: E402
 
 ZoneData = Mapping[str, Sequence[Any]]
-StartServer = Callable[..., Awaitable[tuple[LoopbackDnsServer, DnsClient]]]
 
 
 @pytest_asyncio.fixture

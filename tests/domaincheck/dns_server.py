@@ -17,10 +17,10 @@ import collections
 import contextlib
 import socket
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import dns.exception
 import dns.flags
@@ -38,7 +38,13 @@ import dns.rdtypes.ANY.SPF
 import dns.rdtypes.ANY.TXT
 import dns.rrset
 
-__all__ = ["LoopbackDnsServer", "ThreadedDnsServer", "Zone"]
+if TYPE_CHECKING:
+    from domaincheck.dns import DnsClient
+
+__all__ = ["LoopbackDnsServer", "StartServer", "ThreadedDnsServer", "Zone"]
+
+# The type of the tests' ``loopback_dns`` fixture: start a server for zone data, get it and a client.
+StartServer = Callable[..., Awaitable[tuple["LoopbackDnsServer", "DnsClient"]]]
 
 IN = dns.rdataclass.IN
 RdataType = dns.rdatatype.RdataType
@@ -235,8 +241,15 @@ class LoopbackDnsServer:
         self._soa.update_ttl(negative_ttl)
         self._soa.add(
             dns.rdtypes.ANY.SOA.SOA(
-                IN, RdataType.SOA, _name("ns.example"), _name("hostmaster.example"),
-                1, 3600, 600, 86400, negative_ttl,
+                IN,
+                RdataType.SOA,
+                _name("ns.example"),
+                _name("hostmaster.example"),
+                1,
+                3600,
+                600,
+                86400,
+                negative_ttl,
             )
         )
 
@@ -313,9 +326,7 @@ class LoopbackDnsServer:
             return response.to_wire()
         question = query.question[0]
         if self.count_questions:
-            self.stats.questions[
-                (question.name.to_text().lower(), dns.rdatatype.to_text(question.rdtype))
-            ] += 1
+            self.stats.questions[(question.name.to_text().lower(), dns.rdatatype.to_text(question.rdtype))] += 1
         reply = self.zone.lookup(question.name, question.rdtype)
         if reply is DROP:
             self.stats.dropped += 1

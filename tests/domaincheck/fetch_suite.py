@@ -21,8 +21,18 @@ def fetch(dest: Path = DEFAULT_DEST) -> list[Path]:
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-             f"pyspf=={VERSION}", "-d", tmp],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                f"pyspf=={VERSION}",
+                "-d",
+                tmp,
+            ],
             check=True,
         )
         archives = list(Path(tmp).glob("pyspf-*.tar.gz"))

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import StartServer
+from dns_server import StartServer
 
 from domaincheck.audit import DomainReport, audit_domain
 
@@ -51,8 +51,10 @@ async def test_platform_included_is_ok(loopback_dns: StartServer) -> None:
 
 async def test_platform_through_reseller_include(loopback_dns: StartServer) -> None:
     """The platform include reached through a reseller's include counts as authorized."""
-    data = zone("v=spf1 include:spf.reseller.example ~all",
-                spf_reseller_example=[{"TXT": "v=spf1 ip4:198.51.100.0/24 include:_spf.aranes.de ~all"}])
+    data = zone(
+        "v=spf1 include:spf.reseller.example ~all",
+        spf_reseller_example=[{"TXT": "v=spf1 ip4:198.51.100.0/24 include:_spf.aranes.de ~all"}],
+    )
     report = await audit(loopback_dns, data)
     assert report.ok
     assert report.tree is not None
@@ -174,9 +176,11 @@ async def test_include_without_spf(loopback_dns: StartServer) -> None:
 
 async def test_loop_is_reported_with_chain(loopback_dns: StartServer) -> None:
     """An include loop gives SPF_LOOP with the chain of domains."""
-    data = zone("v=spf1 include:a.loop.example -all",
-                a_loop_example=[{"TXT": "v=spf1 include:b.loop.example"}],
-                b_loop_example=[{"TXT": "v=spf1 include:a.loop.example"}])
+    data = zone(
+        "v=spf1 include:a.loop.example -all",
+        a_loop_example=[{"TXT": "v=spf1 include:b.loop.example"}],
+        b_loop_example=[{"TXT": "v=spf1 include:a.loop.example"}],
+    )
     report = await audit(loopback_dns, data)
     loop = next(f for f in report.findings if f.code == "SPF_LOOP")
     assert loop.params["chain"] == "example.com → a.loop.example → b.loop.example → a.loop.example"
@@ -202,8 +206,9 @@ async def test_record_findings(loopback_dns: StartServer, record: str, code: str
 
 async def test_too_many_void_lookups(loopback_dns: StartServer) -> None:
     """Three a: terms pointing to nothing exceed the void lookup limit."""
-    report = await audit(loopback_dns, zone("v=spf1 a:x1.example.com a:x2.example.com a:x3.example.com "
-                                            "include:_spf.aranes.de -all"))
+    report = await audit(
+        loopback_dns, zone("v=spf1 a:x1.example.com a:x2.example.com a:x3.example.com include:_spf.aranes.de -all")
+    )
     assert report.void_lookup_count == 3
     assert "SPF_TOO_MANY_VOID_LOOKUPS" in report.finding_codes
     assert report.problem_codes == ["SPF_NEEDS_UPDATE"]
@@ -266,7 +271,18 @@ async def test_to_dict_uses_camel_case_and_language(loopback_dns: StartServer) -
     """to_dict() has the GraphQL field names and renders messages in the chosen language."""
     report = await audit(loopback_dns, zone(None))
     data = report.to_dict("en")
-    assert {"domain", "record", "tree", "lookupCount", "voidLookupCount", "mxHosts", "dmarcRecord",
-            "findings", "problems", "ok", "suggestedRecord"} <= set(data)
+    assert {
+        "domain",
+        "record",
+        "tree",
+        "lookupCount",
+        "voidLookupCount",
+        "mxHosts",
+        "dmarcRecord",
+        "findings",
+        "problems",
+        "ok",
+        "suggestedRecord",
+    } <= set(data)
     assert data["problems"] == [{"code": "NO_SPF_RECORD", "message": "The domain example.com has no SPF record."}]
     assert report.to_dict()["problems"][0]["message"] == "Für die Domain example.com ist kein SPF-Eintrag hinterlegt."

@@ -9,8 +9,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 import pytest
-from conftest import StartServer
-from dns_server import LoopbackDnsServer
+from dns_server import LoopbackDnsServer, StartServer
 
 from domaincheck.dns import DnsClient, DnsKind
 from domaincheck.dns_wire import parse_response

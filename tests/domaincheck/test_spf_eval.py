@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from conftest import StartServer
+from dns_server import StartServer
 
 from domaincheck.spf import check_host
 
@@ -15,10 +15,12 @@ pytestmark = pytest.mark.asyncio
 
 async def test_result_reports_term_and_lookups(loopback_dns: StartServer) -> None:
     """The result names the deciding term, its domain and the DNS-querying terms used."""
-    _, client = await loopback_dns({
-        "example.com": [{"TXT": "v=spf1 a include:_spf.example.net -all"}, {"A": "192.0.2.1"}],
-        "_spf.example.net": [{"TXT": "v=spf1 ip4:198.51.100.0/24 -all"}],
-    })
+    _, client = await loopback_dns(
+        {
+            "example.com": [{"TXT": "v=spf1 a include:_spf.example.net -all"}, {"A": "192.0.2.1"}],
+            "_spf.example.net": [{"TXT": "v=spf1 ip4:198.51.100.0/24 -all"}],
+        }
+    )
     result = await check_host("198.51.100.7", "example.com", "user@example.com", dns=client)
     assert (result.result, result.term, result.lookups) == ("pass", "include:_spf.example.net", 2)
     failed = await check_host("203.0.113.1", "example.com", "user@example.com", dns=client)
@@ -28,18 +30,22 @@ async def test_result_reports_term_and_lookups(loopback_dns: StartServer) -> Non
 
 async def test_servfail_during_ptr_validation_skips_the_name(loopback_dns: StartServer) -> None:
     """RFC 7208 5.5: a SERVFAIL while validating a PTR name skips it instead of giving temperror."""
-    _, client = await loopback_dns({
-        "example.com": [{"TXT": "v=spf1 ptr -all"}],
-        "1.2.0.192.in-addr.arpa": [{"PTR": "broken.example.com"}, {"PTR": "good.example.com"}],
-        "broken.example.com": ["SERVFAIL"],
-        "good.example.com": [{"A": "192.0.2.1"}],
-    })
+    _, client = await loopback_dns(
+        {
+            "example.com": [{"TXT": "v=spf1 ptr -all"}],
+            "1.2.0.192.in-addr.arpa": [{"PTR": "broken.example.com"}, {"PTR": "good.example.com"}],
+            "broken.example.com": ["SERVFAIL"],
+            "good.example.com": [{"A": "192.0.2.1"}],
+        }
+    )
     assert (await check_host("192.0.2.1", "example.com", "", "example.com", dns=client)).result == "pass"
-    _, client = await loopback_dns({
-        "example.com": [{"TXT": "v=spf1 ptr -all"}],
-        "1.2.0.192.in-addr.arpa": [{"PTR": "broken.example.com"}],
-        "broken.example.com": ["SERVFAIL"],
-    })
+    _, client = await loopback_dns(
+        {
+            "example.com": [{"TXT": "v=spf1 ptr -all"}],
+            "1.2.0.192.in-addr.arpa": [{"PTR": "broken.example.com"}],
+            "broken.example.com": ["SERVFAIL"],
+        }
+    )
     assert (await check_host("192.0.2.1", "example.com", "", "example.com", dns=client)).result == "fail"
 
 
@@ -70,11 +76,13 @@ async def test_independent_lookups_run_concurrently(loopback_dns: StartServer) -
 
 async def test_timeout_cancels_cleanly(loopback_dns: StartServer) -> None:
     """A caller's asyncio.timeout stops the check and leaves no task behind."""
-    _, client = await loopback_dns({
-        "example.com": [{"TXT": "v=spf1 include:slow.example.net include:slow2.example.net -all"}],
-        "slow.example.net": ["TIMEOUT"],
-        "slow2.example.net": ["TIMEOUT"],
-    })
+    _, client = await loopback_dns(
+        {
+            "example.com": [{"TXT": "v=spf1 include:slow.example.net include:slow2.example.net -all"}],
+            "slow.example.net": ["TIMEOUT"],
+            "slow2.example.net": ["TIMEOUT"],
+        }
+    )
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.1):
             await check_host("192.0.2.1", "example.com", "", "example.com", dns=client)
@@ -86,9 +94,11 @@ async def test_timeout_cancels_cleanly(loopback_dns: StartServer) -> None:
 
 async def test_dns_timeout_is_temperror(loopback_dns: StartServer) -> None:
     """Without a caller timeout, a DNS timeout inside an include gives temperror."""
-    _, client = await loopback_dns({
-        "example.com": [{"TXT": "v=spf1 include:slow.example.net -all"}],
-        "slow.example.net": ["TIMEOUT"],
-    })
+    _, client = await loopback_dns(
+        {
+            "example.com": [{"TXT": "v=spf1 include:slow.example.net -all"}],
+            "slow.example.net": ["TIMEOUT"],
+        }
+    )
     result = await check_host("192.0.2.1", "example.com", "", "example.com", dns=client)
     assert result.result == "temperror"

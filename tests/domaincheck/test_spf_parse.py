@@ -11,8 +11,10 @@ from domaincheck.spf import Mechanism, Modifier, is_spf_record, parse_record, se
 
 def test_terms_are_parsed_in_order() -> None:
     """Mechanisms keep qualifier, domain and dual CIDR; modifiers are recognised."""
-    record = parse_record("v=spf1 a/24//64 -mx:mail.example.com ~ip4:192.0.2.0/24 include:_spf.example.com "
-                          "?all redirect=example.net exp=explain.example.com")
+    record = parse_record(
+        "v=spf1 a/24//64 -mx:mail.example.com ~ip4:192.0.2.0/24 include:_spf.example.com "
+        "?all redirect=example.net exp=explain.example.com"
+    )
     assert record.valid
     kinds = [(t.qualifier, t.name) for t in record.mechanisms]
     assert kinds == [("+", "a"), ("-", "mx"), ("~", "ip4"), ("+", "include"), ("?", "all")]

@@ -1,0 +1,1 @@
+"""Tests of the domaincheck package (DNS client, SPF evaluation, audit) against a loopback DNS server."""
