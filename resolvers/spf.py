@@ -28,7 +28,6 @@ __all__ = [
     "check_accounts",
     "check_address",
     "evaluate_client",
-    "get_account_row",
     "recheck_stale_accounts",
     "stored_report",
 ]
@@ -49,15 +48,10 @@ class SpfProblemView:
 
 
 @dataclass(frozen=True)
-class SpfFindingView:
+class SpfFindingView(SpfProblemView):
     """A detailed diagnosis with its severity (INFO, WARNING, ERROR)."""
 
-    code: str
-    severity: str
-    params: Mapping[str, Any]
-
-    def message(self, lang: str) -> str:
-        return domaincheck_message(self.code, lang, **self.params)
+    severity: str = "INFO"
 
 
 @dataclass(frozen=True)
@@ -120,9 +114,7 @@ class SpfReportView:
             mx_hosts=list(data.get("mxHosts", [])),
             dmarc_record=data.get("dmarcRecord"),
             problems=[SpfProblemView(p["code"], p.get("params", {})) for p in data.get("problems", [])],
-            findings=[
-                SpfFindingView(f["code"], f["severity"], f.get("params", {})) for f in data.get("findings", [])
-            ],
+            findings=[SpfFindingView(f["code"], f.get("params", {}), f["severity"]) for f in data.get("findings", [])],
             tree=[SpfTreeEntry(**entry) for entry in data.get("tree", [])],
         )
 
@@ -139,9 +131,7 @@ class SpfReportView:
             "mxHosts": self.mx_hosts,
             "dmarcRecord": self.dmarc_record,
             "problems": [{"code": p.code, "message": p.message(lang)} for p in self.problems],
-            "findings": [
-                {"code": f.code, "severity": f.severity, "message": f.message(lang)} for f in self.findings
-            ],
+            "findings": [{"code": f.code, "severity": f.severity, "message": f.message(lang)} for f in self.findings],
             "tree": [entry.__dict__ for entry in self.tree],
         }
 
@@ -166,7 +156,7 @@ def _view(report: DomainReport, checked_at: datetime) -> SpfReportView:
         mx_hosts=list(report.mx_hosts),
         dmarc_record=report.dmarc_record,
         problems=[SpfProblemView(p.code, dict(p.params)) for p in report.problems],
-        findings=[SpfFindingView(f.code, f.severity, dict(f.params)) for f in report.findings],
+        findings=[SpfFindingView(f.code, dict(f.params), f.severity) for f in report.findings],
         tree=_flatten(report.tree),
     )
 
@@ -222,31 +212,21 @@ def _domain_of(account: MailAccount) -> str:
     return account.email_normalized.rsplit("@", 1)[1]
 
 
-async def _store(account: MailAccount, view: SpfReportView) -> None:
-    await MailAccount.filter(id=account.id).update(
-        spf_report=view.to_json(), spf_checked_at=view.checked_at, spf_ok=view.ok
-    )
-
-
-async def check_account(tenant_id: int, account_id: int, checker: SpfChecker) -> SpfReportView:
-    """Check the account's domain and store the report on the account."""
+async def check_account(tenant_id: int, account_id: int, checker: SpfChecker) -> tuple[MailAccount, SpfReportView]:
+    """Check the account's domain and store the report on it; returns the updated account and the report."""
     account = await MailAccount.get_or_none(tenant_id=tenant_id, id=account_id)
     if account is None:
         raise NotFound("accountId")
     view = await checker.check_domain(_domain_of(account), own_smtp_server=account.smtp_host is not None)
-    await _store(account, view)
-    return view
+    account.spf_report, account.spf_checked_at, account.spf_ok = view.to_json(), view.checked_at, view.ok
+    await account.save(update_fields=["spf_report", "spf_checked_at", "spf_ok"])
+    return account, view
 
 
 async def check_address(email: str, checker: SpfChecker) -> SpfReportView:
     """Check the domain of an address before an account exists; stores nothing."""
     address = normalize_address(email)
     return await checker.check_domain(address.domain)
-
-
-async def get_account_row(tenant_id: int, account_id: int) -> MailAccount | None:
-    """The tenant's account row after a check (with the report just stored)."""
-    return await MailAccount.get_or_none(tenant_id=tenant_id, id=account_id)
 
 
 async def evaluate_client(
@@ -337,9 +317,7 @@ async def check_accounts(tenant_id: int, checker: SpfChecker, *, wait: bool = Tr
 async def recheck_stale_accounts(checker: SpfChecker, older_than: timedelta, *, limit: int = 500) -> int:
     """Re-check up to `limit` accounts (all tenants) whose last check is older than `older_than` or missing."""
     cutoff = datetime.now(UTC) - older_than
-    stale = await (
-        MailAccount.filter(spf_checked_at__isnull=True).order_by("id").limit(limit)
-    )
+    stale = await MailAccount.filter(spf_checked_at__isnull=True).order_by("id").limit(limit)
     if len(stale) < limit:
         stale += await (
             MailAccount.filter(spf_checked_at__lt=cutoff).order_by("spf_checked_at").limit(limit - len(stale))

@@ -169,9 +169,8 @@ class SpfMutation:
                 account_id = decode_id(input.account_id, "MailAccount")
                 if account_id is None:
                     raise NotFound("accountId")
-                view = await ops.check_account(context.tenant_id, account_id, checker)
-                row = await ops.get_account_row(context.tenant_id, account_id)
-                account = MailAccount.from_row(row, context.mailbox_domain) if row else None
+                row, view = await ops.check_account(context.tenant_id, account_id, checker)
+                account = MailAccount.from_row(row, context.mailbox_domain)
             elif input.email is not None:
                 view, account = await ops.check_address(input.email, checker), None
             else:
