@@ -19,8 +19,6 @@ mutation { createAccount(input: {email: "vertrieb@firma.example", senderName: "V
   account { id inboundAddress } userErrors { code } } }"""
 
 
-
-
 def cli(*args: str, env: dict[str, str]) -> str:
     result = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -38,8 +36,6 @@ def graphql(base: str, token: str, query: str, variables: dict[str, Any] | None 
     assert "errors" not in body, body
     data: dict[str, Any] = body["data"]
     return data
-
-
 
 
 def test_serve_runs_the_smtp_listener(tmp_path: Path) -> None:
@@ -62,3 +58,43 @@ def test_serve_runs_the_smtp_listener(tmp_path: Path) -> None:
         assert connection["totalCount"] == 1
         node = connection["edges"][0]["node"]
         assert (node["direction"], node["subject"], node["to"]) == ("INBOUND", "Über serve", inbound)
+
+
+async def test_smtp_command_runs_the_listener_alone(db: str) -> None:
+    """`mailaccounts smtp` alone stores a delivered message in the database and stops cleanly on SIGTERM."""
+    import asyncio
+
+    from orm.models import Message
+    from resolvers.accounts import create_account
+    from resolvers.tokens import ensure_tenant
+    from tests.served import free_port
+
+    tenant = await ensure_tenant("acme")
+    account = await create_account(tenant.id, "vertrieb@firma.example", "Vertrieb")
+    inbound = f"p{account.mailbox_number}@mailbox.example.com"
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": db,
+        "MAILBOX_DOMAIN": "mailbox.example.com",
+        "SMTP_LISTEN": f"127.0.0.1:{port}",
+        "LOG_LEVEL": "WARNING",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "smtp", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+    )
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(30):
+            assert b"SMTP listener on" in await proc.stdout.readline()
+
+        def deliver() -> dict[str, tuple[int, bytes]]:
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+                return client.sendmail("erika@extern.example", [inbound], mail(subject="Nur SMTP", to=inbound))
+
+        assert await asyncio.to_thread(deliver) == {}
+        assert await Message.filter(account_id=account.id).values_list("subject", flat=True) == ["Nur SMTP"]
+    finally:
+        proc.terminate()
+        async with asyncio.timeout(20):
+            assert await proc.wait() == 0
