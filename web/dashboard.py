@@ -45,6 +45,7 @@ PAGE_SIZE = 20
 MESSAGE_PAGE_SIZE = 25
 MERGE_TARGETS_MAX = 100
 SESSION_COOKIE = "mailaccounts_session"
+DEFAULT_SPF_INCLUDE = "_spf.aranes.de"
 LOCAL_TIME = ZoneInfo("Europe/Berlin")
 _SLUG = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
@@ -225,6 +226,8 @@ class Dashboard:
             "csrf_field": CSRF_FIELD,
             "csrf": csrf_token(request),
             "identity": None,
+            # The include the fix instructions name: SPF_INCLUDE, the same one the check looks for.
+            "spf_include": self.config.spf_checker.platform_include if self.config.spf_checker else DEFAULT_SPF_INCLUDE,
         }
         return self.templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
 

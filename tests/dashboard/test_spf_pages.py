@@ -97,3 +97,16 @@ async def test_spf_check_all_needs_the_csrf_token(spf_browser: httpx.AsyncClient
     response = await spf_browser.post("/mail-accounts/spf-check", headers={"Accept": "application/json"})
     assert response.status_code == 403
     assert await MailAccount.filter(spf_checked_at__isnull=False).count() == 0
+
+
+async def test_fix_instructions_name_the_configured_include(db: str, settings: Settings, user: DashboardUser) -> None:
+    """The panel's fix names SPF_INCLUDE, the include the check looks for, not a fixed default."""
+    await _accounts(user, "vertrieb@alt.example")
+    app = build_app(replace(settings, spf_include="_spf.anbieter.example"), manage_database=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+        assert (await sign_in(http, user.email)).status_code == 303
+        listing = await http.get("/mail-accounts")
+        link = next(p.split('"')[0] for p in listing.text.split('href="/mail-accounts/')[1:] if "alt.example" in p)
+        page = await http.get(f"/mail-accounts/{link}")
+    assert "<code>include:_spf.anbieter.example</code>" in page.text
+    assert "include:_spf.aranes.de" not in page.text
