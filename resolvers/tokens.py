@@ -15,6 +15,7 @@ __all__ = [
     "TOKEN_PREFIX",
     "IssuedToken",
     "Principal",
+    "Scope",
     "authenticate",
     "create_token",
     "ensure_tenant",

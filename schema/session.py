@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from orm.models import Scope
 from resolvers import users
-from resolvers.tokens import Principal
+from resolvers.tokens import Principal, Scope
 
 __all__ = ["DashboardIdentity", "login_user", "logout_user", "principal_for_user"]
 
