@@ -122,17 +122,9 @@ class SpfReportView:
         """The report with the GraphQL field names and rendered messages (the CLI's --json)."""
         return {
             "ok": self.ok,
-            "domain": self.domain,
-            "checkedAt": self.checked_at.isoformat(),
-            "record": self.record,
-            "suggestedRecord": self.suggested_record,
-            "lookupCount": self.lookup_count,
-            "voidLookupCount": self.void_lookup_count,
-            "mxHosts": self.mx_hosts,
-            "dmarcRecord": self.dmarc_record,
+            **self.to_json(),
             "problems": [{"code": p.code, "message": p.message(lang)} for p in self.problems],
             "findings": [{"code": f.code, "severity": f.severity, "message": f.message(lang)} for f in self.findings],
-            "tree": [entry.__dict__ for entry in self.tree],
         }
 
 

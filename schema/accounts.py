@@ -14,13 +14,13 @@ from strawberry.types import Info
 
 from resolvers import accounts as ops
 from resolvers.accounts import MailAccount as MailAccountRow
-from resolvers.errors import AccountError, NotFound
+from resolvers.errors import AccountError
 from resolvers.pagination import InvalidPageRequest, encode_cursor
 from resolvers.smtp_servers import SmtpServerSettings, smtp_server_of
 from resolvers.spf import SpfReportView, stored_report
 from schema.context import Context
 from schema.errors import PublicError, UserError, user_error
-from schema.ids import decode_id
+from schema.ids import decode_id, require_account_id
 
 if TYPE_CHECKING:
     from schema.mail import Direction, MessageConnection, SmtpServer
@@ -172,13 +172,6 @@ class MergeAccountsPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _account_id(value: str, field: str) -> int:
-    account_id = decode_id(value, "MailAccount")
-    if account_id is None:
-        raise NotFound(field)
-    return account_id
-
-
 def _global_id(account_id: int) -> strawberry.ID:
     return strawberry.ID(str(relay.GlobalID("MailAccount", str(account_id))))
 
@@ -249,7 +242,7 @@ class AccountMutation:
         try:
             row = await ops.set_status(
                 context.tenant_id,
-                _account_id(input.account_id, "accountId"),
+                require_account_id(input.account_id),
                 input.status is AccountStatus.ACTIVE,
             )
         except AccountError as exc:
@@ -260,9 +253,7 @@ class AccountMutation:
     async def delete_account(self, info: Info[Context, Any], input: DeleteAccountInput) -> DeleteAccountPayload:
         context = info.context
         try:
-            result = await ops.delete_account(
-                context.tenant_id, _account_id(input.account_id, "accountId"), input.confirm
-            )
+            result = await ops.delete_account(context.tenant_id, require_account_id(input.account_id), input.confirm)
         except AccountError as exc:
             return DeleteAccountPayload(user_errors=[user_error(exc, context.lang)])
         return DeleteAccountPayload(
@@ -276,8 +267,8 @@ class AccountMutation:
         try:
             result = await ops.merge_accounts(
                 context.tenant_id,
-                _account_id(input.source_id, "sourceId"),
-                _account_id(input.target_id, "targetId"),
+                require_account_id(input.source_id, "sourceId"),
+                require_account_id(input.target_id, "targetId"),
                 input.confirm,
             )
         except AccountError as exc:

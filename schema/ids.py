@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from strawberry.relay import GlobalID, GlobalIDValueError
 
-__all__ = ["decode_id"]
+from resolvers.errors import NotFound
+
+__all__ = ["decode_id", "require_account_id"]
 
 
 def decode_id(value: str, type_name: str) -> int | None:
@@ -20,3 +22,11 @@ def decode_id(value: str, type_name: str) -> int | None:
     except ValueError:
         return None
     return number if 0 < number < 2**63 else None
+
+
+def require_account_id(value: str, field: str = "accountId") -> int:
+    """The integer id inside a MailAccount global ID; NotFound on `field` when it is malformed."""
+    number = decode_id(value, "MailAccount")
+    if number is None:
+        raise NotFound(field)
+    return number

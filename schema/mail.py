@@ -14,7 +14,7 @@ from strawberry.types import Info
 
 from resolvers import messages as message_ops
 from resolvers import sending, smtp_servers
-from resolvers.errors import AccountError, NotFound
+from resolvers.errors import AccountError
 from resolvers.messages import Direction as DirectionValue
 from resolvers.messages import Message as MessageRow
 from resolvers.pagination import InvalidPageRequest, encode_cursor
@@ -23,7 +23,7 @@ from resolvers.smtp_servers import SmtpServerSettings
 from schema.accounts import MailAccount, WriteScope
 from schema.context import Context
 from schema.errors import PublicError, UserError, UserErrorCode, user_error
-from schema.ids import decode_id
+from schema.ids import decode_id, require_account_id
 from schema.messages import user_error_message
 
 __all__ = [
@@ -190,13 +190,6 @@ class SmtpServerPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _account_id(value: str) -> int:
-    account_id = decode_id(value, "MailAccount")
-    if account_id is None:
-        raise NotFound("accountId")
-    return account_id
-
-
 def _refused_error(refused: sending.RefusedRecipient, lang: str) -> UserError:
     """A recipient the server refused while it took the message for the others, at its list entry."""
     return UserError(
@@ -263,7 +256,9 @@ class MailMutation:
             in_reply_to_message_id=reply_to_message,
         )
         try:
-            sent = await sending.send_message(context.outbox, context.tenant_id, _account_id(input.account_id), draft)
+            sent = await sending.send_message(
+                context.outbox, context.tenant_id, require_account_id(input.account_id), draft
+            )
         except AccountError as exc:
             return SendMessagePayload(user_errors=[_send_error(exc, context.lang)])
         return SendMessagePayload(
@@ -282,7 +277,7 @@ class MailMutation:
         try:
             row = await smtp_servers.set_smtp_server(
                 context.tenant_id,
-                _account_id(input.account_id),
+                require_account_id(input.account_id),
                 secret_key=context.outbox.secret_key,
                 host=input.host,
                 port=input.port,
@@ -300,7 +295,7 @@ class MailMutation:
     async def clear_smtp_server(self, info: Info[Context, Any], input: ClearSmtpServerInput) -> SmtpServerPayload:
         context = info.context
         try:
-            row = await smtp_servers.clear_smtp_server(context.tenant_id, _account_id(input.account_id))
+            row = await smtp_servers.clear_smtp_server(context.tenant_id, require_account_id(input.account_id))
         except AccountError as exc:
             return SmtpServerPayload(user_errors=[user_error(exc, context.lang)])
         return SmtpServerPayload(account=MailAccount.from_row(row, context.mailbox_domain))

@@ -10,12 +10,12 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers import spf as ops
-from resolvers.errors import AccountError, NotFound
+from resolvers.errors import AccountError
 from resolvers.spf import BulkCheckSummary, SpfReportView
 from schema.accounts import MailAccount, WriteScope
 from schema.context import Context
 from schema.errors import PublicError, UserError, user_error
-from schema.ids import decode_id
+from schema.ids import require_account_id
 
 __all__ = ["SpfMutation", "SpfQuery", "SpfReport"]
 
@@ -166,10 +166,7 @@ class SpfMutation:
         checker = _checker(info)
         try:
             if input.account_id is not None:
-                account_id = decode_id(input.account_id, "MailAccount")
-                if account_id is None:
-                    raise NotFound("accountId")
-                row, view = await ops.check_account(context.tenant_id, account_id, checker)
+                row, view = await ops.check_account(context.tenant_id, require_account_id(input.account_id), checker)
                 account = MailAccount.from_row(row, context.mailbox_domain)
             elif input.email is not None:
                 view, account = await ops.check_address(input.email, checker), None
