@@ -15,6 +15,7 @@ from domaincheck.spf import SpfResult, check_host
 from orm.models import MailAccount
 from resolvers.accounts import normalize_address
 from resolvers.errors import NotFound
+from resolvers.smtp_servers import has_own_smtp_server
 
 __all__ = [
     "BulkCheckSummary",
@@ -209,7 +210,7 @@ async def check_account(tenant_id: int, account_id: int, checker: SpfChecker) ->
     account = await MailAccount.get_or_none(tenant_id=tenant_id, id=account_id)
     if account is None:
         raise NotFound("accountId")
-    view = await checker.check_domain(_domain_of(account), own_smtp_server=account.smtp_host is not None)
+    view = await checker.check_domain(_domain_of(account), own_smtp_server=has_own_smtp_server(account))
     account.spf_report, account.spf_checked_at, account.spf_ok = view.to_json(), view.checked_at, view.ok
     await account.save(update_fields=["spf_report", "spf_checked_at", "spf_ok"])
     return account, view
@@ -267,7 +268,7 @@ async def _check_many(accounts: Sequence[MailAccount], checker: SpfChecker) -> N
     # Accounts of one domain share one audit; the DNS cache would make repeats cheap, this makes them free.
     by_domain: dict[tuple[str, bool], list[MailAccount]] = {}
     for account in accounts:
-        by_domain.setdefault((_domain_of(account), account.smtp_host is not None), []).append(account)
+        by_domain.setdefault((_domain_of(account), has_own_smtp_server(account)), []).append(account)
 
     async def one(domain: str, own_server: bool, group: list[MailAccount]) -> None:
         async with limit:

@@ -15,6 +15,7 @@ from strawberry.types import Info
 from resolvers import accounts as ops
 from resolvers.accounts import MailAccount as MailAccountRow
 from resolvers.errors import AccountError
+from resolvers.mailboxes import inbound_address, outbound_address
 from resolvers.pagination import InvalidPageRequest, encode_cursor
 from resolvers.smtp_servers import SmtpServerSettings, smtp_server_of
 from resolvers.spf import SpfReportView, stored_report
@@ -93,8 +94,8 @@ class MailAccount(relay.Node):
             email=row.email,
             sender_name=row.sender_name,
             status=AccountStatus.ACTIVE if row.active else AccountStatus.INACTIVE,
-            inbound_address=f"p{row.mailbox_number}@{mailbox_domain}",
-            outbound_address=f"p{row.mailbox_number}.out@{mailbox_domain}",
+            inbound_address=inbound_address(row.mailbox_number, mailbox_domain),
+            outbound_address=outbound_address(row.mailbox_number, mailbox_domain),
             created_at=row.created_at,
             updated_at=row.updated_at,
             smtp=smtp_server_of(row),
