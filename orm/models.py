@@ -16,6 +16,7 @@ __all__ = [
     "Mailbox",
     "Message",
     "MessageBody",
+    "RateCounter",
     "Scope",
     "SmtpSecurity",
     "Tenant",
@@ -90,6 +91,8 @@ class DashboardUser(Model):
     last_login_at = fields.DatetimeField(null=True)
     # Sessions signed in before this moment are void: signing out ends every session of the user.
     sessions_valid_after = fields.DatetimeField(null=True)
+    # Set when too many sign-ins failed; only an unlock link, `mailaccounts user unlock` or a password reset clear it.
+    locked_at = fields.DatetimeField(null=True)
 
     tenant_id: int
 
@@ -182,3 +185,21 @@ class MessageBody(Model):
 
     class Meta:
         table = "message_body"
+
+
+class RateCounter(Model):
+    """Points spent under one key in one fixed time window, shared by every instance on the database.
+
+    Keys name what is limited, e.g. `api:<token id>`, `login-address:<ip>`, `login-user:<user id>`.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    key = fields.CharField(max_length=200)
+    # Start of the window in whole seconds since the epoch.
+    window_start = fields.BigIntField()
+    points = fields.IntField(default=0)
+
+    class Meta:
+        table = "rate_counter"
+        unique_together = (("key", "window_start"),)
+        indexes = (("window_start",),)

@@ -23,7 +23,16 @@ from resolvers.tokens import create_token
 
 MAILBOX_DOMAIN = "mailbox.example.com"
 # Children first, so a DELETE never trips a RESTRICT foreign key.
-TABLES = ["message_body", "message", "mail_account", "mailbox", "api_token", "dashboard_user", "tenant"]
+TABLES = [
+    "message_body",
+    "message",
+    "mail_account",
+    "mailbox",
+    "api_token",
+    "dashboard_user",
+    "tenant",
+    "rate_counter",
+]
 
 
 async def _admin(url: str, sql: str) -> None:
