@@ -12,8 +12,9 @@ from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from domaincheck.dns import DnsAnswer, DnsClient, DnsKind, to_dns_name
+from domaincheck.dns import DnsAnswer, DnsClient, DnsKind
 from domaincheck.messages import message
+from domaincheck.names import canonical_domain
 from domaincheck.spf_eval import QUALIFIER_RESULT, check_host, parse_record_cached
 from domaincheck.spf_parse import DNS_MECHANISMS, Mechanism, Modifier, SpfRecord, select_spf_records
 
@@ -456,13 +457,13 @@ async def audit_domain(
     qualifier, or — when ``sender_ips`` is given — when check_host() passes for every IP.
     A domain that does not resolve (NXDOMAIN, SERVFAIL, timeout) gets DOMAIN_UNREACHABLE only.
     With ``own_smtp_server`` the SPF problems are not reported (the platform does not send).
+    A name that is no valid multi-label domain (``a..b``, a label over 63 or a name over 253 octets)
+    raises ``InvalidDomainName`` before any query; U-labels are checked as their A-labels.
     """
-    domain = domain.strip().rstrip(".")
+    domain = canonical_domain(domain, multi_label=True)
     platform = _norm(platform_include)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    if to_dns_name(domain) is None or "." not in domain:
-        return _unreachable(domain, [Finding("DOMAIN_NXDOMAIN", "ERROR", {"domain": domain})])
     try:
         async with asyncio.timeout_at(deadline):
             txt, mx, dmarc = await dns.query_many([(domain, "TXT"), (domain, "MX"), (f"_dmarc.{domain}", "TXT")])

@@ -14,6 +14,7 @@ from tortoise.expressions import Q
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
+from domaincheck.names import InvalidDomainName, canonical_domain, mixed_script_label
 from orm.models import MailAccount, Mailbox, Message
 from resolvers.errors import (
     AccountInactive,
@@ -40,6 +41,7 @@ __all__ = [
     "message_counts",
     "normalize_address",
     "set_status",
+    "validate_account_address",
     "validate_sender_name",
 ]
 
@@ -75,7 +77,12 @@ class MergeResult:
 
 
 def normalize_address(email: str, *, field: str = "email") -> NormalizedAddress:
-    """Validate an address (syntax only, RFC 5321 lengths, IDN domains) and normalize it."""
+    """Validate an address (syntax only, RFC 5321 lengths, IDN domains) and normalize it.
+
+    The normalized form is the one key of an address: local part lowered, domain as lowercase
+    A-labels (IDNA 2008 with the UTS #46 mapping), so `vertrieb@bücher.example` and
+    `vertrieb@xn--bcher-kva.example` are one address. The local part is ASCII (no SMTPUTF8).
+    """
     entered = email.strip()
     try:
         parsed = validate_email(entered, check_deliverability=False, allow_smtputf8=False, strict=True)
@@ -87,6 +94,19 @@ def normalize_address(email: str, *, field: str = "email") -> NormalizedAddress:
         normalized=f"{parsed.local_part.lower()}@{ascii_domain}",
         domain=ascii_domain,
     )
+
+
+def validate_account_address(email: str, *, field: str = "email") -> NormalizedAddress:
+    """An address the platform may send as (or check for that): valid, and no look-alike domain.
+
+    A domain label that mixes scripts beyond UTS #39's Highly Restrictive level (`paypal.de` with
+    U+0430 CYRILLIC SMALL LETTER A) is refused with INVALID_EMAIL. The local part needs no such check: it is ASCII.
+    """
+    address = normalize_address(email, field=field)
+    label = mixed_script_label(address.domain)
+    if label is not None:
+        raise InvalidEmail(field, reason="mixed_script", label=label)
+    return address
 
 
 def validate_sender_name(sender_name: str, *, field: str = "senderName") -> str:
@@ -103,7 +123,7 @@ def validate_sender_name(sender_name: str, *, field: str = "senderName") -> str:
 
 async def create_account(tenant_id: int, email: str, sender_name: str, active: bool = True) -> MailAccount:
     """Create an account with a fresh platform mailbox number; DuplicateEmail if the tenant has it."""
-    address = normalize_address(email)
+    address = validate_account_address(email)
     name = validate_sender_name(sender_name)
     try:
         async with in_transaction() as conn:
@@ -152,8 +172,32 @@ async def list_accounts(
         query = query.filter(active=active)
     if search and search.strip():
         text = search.strip()
-        query = query.filter(Q(email__icontains=text) | Q(sender_name__icontains=text))
+        matches = Q(email__icontains=text) | Q(sender_name__icontains=text)
+        ascii_text = _ascii_search_text(text)
+        if ascii_text is not None:
+            # The normalized column holds the A-label form: an address entered as bücher.example is
+            # found by "xn--bcher-kva", one entered as xn--bcher-kva.example by "bücher.example".
+            matches |= Q(email_normalized__icontains=ascii_text)
+        query = query.filter(matches)
     return await paginate(query, first=first, after=after)
+
+
+def _ascii_search_text(text: str) -> str | None:
+    """The A-label form of a search text's domain part (`vertrieb@bücher` -> `vertrieb@xn--bcher-kva`).
+
+    Whole labels only: a fragment of a U-label has no A-label fragment. ASCII text is returned as it
+    is; None when the text is no address or name at all (then `email` is searched as typed only).
+    """
+    if text.isascii():
+        return text
+    local, at, domain = text.rpartition("@")
+    try:
+        ascii_domain = canonical_domain(domain)
+    except InvalidDomainName:
+        return None
+    if not local.isascii():
+        return None
+    return f"{local.lower()}{at}{ascii_domain}"
 
 
 async def message_counts(account_ids: Sequence[int]) -> dict[int, int]:
@@ -182,7 +226,15 @@ async def set_status(tenant_id: int, account_id: int, active: bool) -> MailAccou
 
 def _confirms(confirm: str, account: MailAccount) -> bool:
     typed = confirm.strip().casefold()
-    return bool(typed) and typed in (account.email.casefold(), account.email_normalized.casefold())
+    if not typed:
+        return False
+    if typed in (account.email.casefold(), account.email_normalized.casefold()):
+        return True
+    # The address typed in the other IDN form (U-labels for A-labels or back) confirms it as well.
+    try:
+        return normalize_address(confirm).normalized == account.email_normalized
+    except InvalidEmail:
+        return False
 
 
 async def _lock_accounts(conn: BaseDBAsyncClient, tenant_id: int, account_ids: Iterable[int]) -> dict[int, MailAccount]:

@@ -6,7 +6,9 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
+from domaincheck.names import InvalidDomainName, canonical_domain
 from orm.models import MailAccount
 from resolvers.errors import AccountError
 
@@ -70,13 +72,26 @@ def outbound_address(mailbox_number: int, mailbox_domain: str) -> str:
     return f"p{mailbox_number}.out@{mailbox_domain}"
 
 
+@lru_cache(maxsize=1024)
+def _domain_key(domain: str) -> str | None:
+    """The A-label form a domain is compared in, so an IDN MAILBOX_DOMAIN matches in either form."""
+    if domain.isascii():
+        return domain.lower().rstrip(".")
+    try:
+        return canonical_domain(domain)
+    except InvalidDomainName:
+        return None
+
+
 def parse_mailbox_address(address: str, mailbox_domain: str) -> MailboxAddress | None:
     """The mailbox behind `address`; None when it is no platform address of `mailbox_domain`.
 
-    NotOurDomain when the domain is another one (the listener relays nothing).
+    NotOurDomain when the domain is another one (the listener relays nothing). The domain matches
+    as U-labels or A-labels (`postfach.bücher.example` is `postfach.xn--bcher-kva.example`).
     """
     local, at, domain = address.strip().rpartition("@")
-    if not at or domain.lower().rstrip(".") != mailbox_domain.lower():
+    key = _domain_key(domain) if at and len(domain) <= 255 else None
+    if key is None or key != _domain_key(mailbox_domain):
         raise NotOurDomain("address")
     match = _LOCAL_PART.match(local)
     if match is None:

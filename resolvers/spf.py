@@ -11,9 +11,10 @@ from typing import Any
 from domaincheck.audit import DomainReport, SpfNode, audit_domain
 from domaincheck.dns import DnsClient
 from domaincheck.messages import message as domaincheck_message
+from domaincheck.names import InvalidDomainName, canonical_domain, mixed_script_label
 from domaincheck.spf import SpfResult, check_host
 from orm.models import MailAccount
-from resolvers.accounts import normalize_address
+from resolvers.accounts import validate_account_address
 from resolvers.errors import NotFound
 from resolvers.smtp_servers import has_own_smtp_server
 
@@ -28,6 +29,7 @@ __all__ = [
     "check_account",
     "check_accounts",
     "check_address",
+    "check_domain_name",
     "evaluate_client",
     "recheck_stale_accounts",
     "stored_report",
@@ -217,9 +219,25 @@ async def check_account(tenant_id: int, account_id: int, checker: SpfChecker) ->
 
 
 async def check_address(email: str, checker: SpfChecker) -> SpfReportView:
-    """Check the domain of an address before an account exists; stores nothing."""
-    address = normalize_address(email)
+    """Check the domain of an address before an account exists; stores nothing.
+
+    InvalidEmail, before any DNS query, for an invalid address or a look-alike domain.
+    """
+    address = validate_account_address(email)
     return await checker.check_domain(address.domain)
+
+
+def _checked_domain_name(domain: str) -> str:
+    """The canonical form of a domain typed as such; InvalidDomainName for a bad or look-alike name."""
+    canonical = canonical_domain(domain, multi_label=True)
+    if mixed_script_label(canonical) is not None:
+        raise InvalidDomainName(domain, "mixed_script")
+    return canonical
+
+
+async def check_domain_name(domain: str, checker: SpfChecker) -> SpfReportView:
+    """Check a domain given by name (the CLI); InvalidDomainName, before any DNS query, when it is refused."""
+    return await checker.check_domain(_checked_domain_name(domain))
 
 
 async def evaluate_client(
@@ -228,13 +246,14 @@ async def evaluate_client(
     """check_host() for one client address, as a postmaster asks after a rejection.
 
     For an address the domain is its domain and it is the sender; for a domain the sender is
-    postmaster@domain unless given.
+    postmaster@domain unless given. A refused address (InvalidEmail) or domain (InvalidDomainName)
+    sends no query.
     """
     if "@" in domain_or_address:
-        domain = normalize_address(domain_or_address).domain
+        domain = validate_account_address(domain_or_address).domain
         sender = sender or domain_or_address.strip()
     else:
-        domain = domain_or_address.strip().rstrip(".").lower()
+        domain = _checked_domain_name(domain_or_address)
         sender = sender or f"postmaster@{domain}"
     async with asyncio.timeout(checker.timeout + _TIMEOUT_MARGIN):
         return await check_host(ip, domain, sender, helo, dns=checker.dns)
@@ -283,8 +302,11 @@ async def _check_many(accounts: Sequence[MailAccount], checker: SpfChecker) -> N
 async def bulk_check_status(tenant_id: int, started_at: datetime) -> BulkCheckSummary:
     """How far a bulk check that started at `started_at` has come, read from the database.
 
-    Works across instances: every check stores its time, so progress needs no shared memory.
+    Works across instances: every check stores its time, so progress needs no shared memory. A time
+    without zone is taken as UTC, the zone `spfCheckAll` answers in.
     """
+    if started_at.tzinfo is None:
+        started_at = started_at.replace(tzinfo=UTC)
     accounts = MailAccount.filter(tenant_id=tenant_id)
     done = accounts.filter(spf_checked_at__gte=started_at)
     return BulkCheckSummary(
