@@ -6,6 +6,7 @@ from enum import Enum
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.relay import GlobalIDValueError
 
 from resolvers.errors import AccountError
 from schema.messages import user_error_message
@@ -57,5 +58,8 @@ def should_mask_error(error: GraphQLError) -> bool:
     """Hide crashes from clients; keep validation and limit errors and errors raised on purpose.
 
     Errors raised on purpose are GraphQLErrors: our PublicError and Strawberry's permission error.
+    Strawberry's `node(id:)` raises GlobalIDValueError for an ID naming no Node type: bad input, not a crash.
     """
-    return error.original_error is not None and not isinstance(error.original_error, GraphQLError)
+    return error.original_error is not None and not isinstance(
+        error.original_error, GraphQLError | GlobalIDValueError
+    )
