@@ -16,7 +16,7 @@ from typing import Any
 
 from pypika_tortoise.queries import Query, Table
 from pypika_tortoise.terms import Parameter
-from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
 from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.transactions import in_transaction
 
@@ -365,6 +365,23 @@ def _accounts_of(recipients: Sequence[Recipient]) -> dict[int, bool]:
     return bounce_only
 
 
+async def _commit_or_roll_back(conn: TransactionalDBClient) -> None:
+    """Commit inside the block on SQLite, and roll back when the COMMIT itself fails.
+
+    SQLite keeps a transaction open after a failed COMMIT (a deferred constraint, a full disk) and
+    Tortoise 1.1 leaves it so: its one shared connection would go on seeing the uncommitted rows, and the
+    next transaction's BEGIN fails and never releases Tortoise's transaction lock, which stalls every later
+    one. PostgreSQL ends a failed transaction itself, so there Tortoise commits on leaving the block.
+    """
+    if conn.capabilities.dialect != "sqlite":
+        return
+    try:
+        await conn.commit()
+    except BaseException:
+        await conn.rollback()
+        raise
+
+
 async def _deliver_batch(
     batch: Sequence[tuple[Sequence[Recipient], bytes]],
 ) -> list[DeliveryResult | Exception]:
@@ -399,6 +416,7 @@ async def _deliver_batch(
                 new_rows.append(_NewMessage(account_id, Direction.INBOUND, fields, raw, accounts[account_id]))
             plans.append((start, len(new_rows), duplicates))
         stored_ids = await _insert_messages(conn, new_rows) if new_rows else []
+        await _commit_or_roll_back(conn)
     return [
         plan if isinstance(plan, Exception) else DeliveryResult(stored_ids[plan[0] : plan[1]], plan[2])
         for plan in plans

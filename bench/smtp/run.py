@@ -142,7 +142,13 @@ async def main(kind: str, n: int, k: int, rounds: int, profile: str | None) -> N
                 )
                 ceiling_run = await measure(pool, ceiling, rcpt, n, k)
                 listener = await start_listener(
-                    ListenerConfig(mailbox_domain=MAILBOX_DOMAIN, port=0, max_connections=max(k, 200))
+                    # Every client of the benchmark is 127.0.0.1: the per-client limit must not throttle it.
+                    ListenerConfig(
+                        mailbox_domain=MAILBOX_DOMAIN,
+                        port=0,
+                        max_connections=max(k, 200),
+                        max_connections_per_client=max(k, 200),
+                    )
                 )
                 if profiler:
                     profiler.enable()
