@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -20,7 +21,10 @@ from resolvers.accounts import normalize_address
 from resolvers.errors import AccountError, AccountInactive, InvalidEmail, NotFound
 from resolvers.mailboxes import outbound_address
 from resolvers.messages import get_message, message_raw, store_sent_message
+from resolvers.outbound import OutboundGuard
 from resolvers.smtp_servers import SmtpServerUnreadable, decrypt_password, smtp_server_of
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Draft",
@@ -33,9 +37,11 @@ __all__ = [
     "RefusedRecipient",
     "RelayRefused",
     "RelayTarget",
+    "RelayUnreachable",
     "SendFailed",
     "SentMessage",
     "SmtpPasswordUnreadable",
+    "SmtpServerUnreachable",
     "build_message",
     "send_message",
 ]
@@ -76,12 +82,28 @@ class SmtpPasswordUnreadable(SendFailed):
     """The own server's stored password cannot be decrypted (SECRET_KEY changed): it must be entered again."""
 
 
+class SmtpServerUnreachable(SendFailed):
+    """No SMTP conversation with the account's own server came about: not allowed, no address, refused,
+    timed out or TLS failed. One case for the client on purpose, so sendMessage is no port scanner; the
+    reason is in the log."""
+
+
 class RelayRefused(Exception):
     """Raised by a MailRelay when the server refused the message, failed or timed out."""
 
     def __init__(self, reply: str) -> None:
         super().__init__(reply)
         self.reply = reply
+
+
+class RelayUnreachable(RelayRefused):
+    """Raised by a MailRelay when a user-supplied server was not talked to at all (refused by the outbound
+    rule, no address, connection refused or timed out, TLS failed). `reply` is empty: what went wrong
+    is in `detail`, for the log only."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("")
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -104,7 +126,9 @@ class MailRelay(Protocol):
         """Send `raw` with this envelope through `target`, or the platform relay when None.
 
         Returns the recipients the server refused while it accepted others (address -> its reply).
-        Raises RelayRefused with the server's answer when the message was not accepted at all.
+        Raises RelayRefused with the server's answer when the message was not accepted at all, and
+        RelayUnreachable when `target` was not allowed or not reached (the platform relay is configured
+        by the operator and is never checked against the outbound rule).
         """
         ...
 
@@ -129,10 +153,12 @@ class SentMessage:
 
 @dataclass(frozen=True)
 class Outbox:
-    """What sending needs from the wiring: the relay and the settings that shape the envelope."""
+    """What sending needs from the wiring: the relay, the outbound rule for own servers and the settings
+    that shape the envelope."""
 
     relay: MailRelay
     mailbox_domain: str
+    outbound: OutboundGuard
     envelope_sender: EnvelopeSender = EnvelopeSender.PLATFORM
     secret_key: str | None = field(default=None, repr=False)
 
@@ -248,6 +274,8 @@ async def send_message(outbox: Outbox, tenant_id: int, account_id: int, draft: D
     Nothing is stored when the server refuses the message or every recipient (SendFailed with its
     answer). If it refuses only some recipients the message went out to the others: it is stored and
     the refused ones are returned with the server's reply, so the user can tell who did not get it.
+    An own server that is not allowed or not reached is SmtpServerUnreachable, with no detail for the
+    client (the log has it); an own server that answered with an SMTP reply is SendFailed with that reply.
     """
     account = await MailAccount.get_or_none(tenant_id=tenant_id, id=account_id)
     if account is None:
@@ -283,6 +311,10 @@ async def send_message(outbox: Outbox, tenant_id: int, account_id: int, draft: D
         sender = outbound_address(account.mailbox_number, outbox.mailbox_domain)
     try:
         refused = await outbox.relay.send(raw, sender=sender, recipients=recipients, target=target)
+    except RelayUnreachable as exc:
+        # The log record carries the request id (RequestIdLogFilter), so support can find the reason.
+        log.warning("send of account %s: own SMTP server not reached: %s", account.id, exc.detail)
+        raise SmtpServerUnreachable(None) from None
     except RelayRefused as exc:
         raise SendFailed(None, reply=exc.reply) from None
     message = await store_sent_message(account.id, raw)

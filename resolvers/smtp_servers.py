@@ -13,10 +13,12 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from orm.models import MailAccount, SmtpSecurity
 from resolvers.errors import AccountError, NotFound
+from resolvers.outbound import OutboundGuard, TargetNotAllowed, TargetUnresolvable, parse_address
 
 __all__ = [
     "InvalidSmtpServer",
     "SmtpSecurity",
+    "SmtpServerNotAllowed",
     "SmtpServerSettings",
     "SmtpServerUnreadable",
     "clear_smtp_server",
@@ -30,12 +32,18 @@ __all__ = [
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
 _IPV6 = re.compile(r"^\[?[0-9A-Fa-f:.]{2,45}\]?$")
+_NUMERIC_LABEL = re.compile(r"^(0[xX][0-9A-Fa-f]*|[0-9]+)$")
 USERNAME_MAX = 320
 PASSWORD_MAX = 1000
 
 
 class InvalidSmtpServer(AccountError):
     code = "INVALID_SMTP_SERVER"
+
+
+class SmtpServerNotAllowed(InvalidSmtpServer):
+    """The host is or resolves to an internal address (loopback, private, link-local, …) not in
+    OUTBOUND_ALLOW_NETWORKS; same code as any bad host, with its own message."""
 
 
 class SmtpServerUnreadable(AccountError):
@@ -94,10 +102,29 @@ def _printable(value: str) -> bool:
 
 
 def _validate_host(host: str) -> str:
+    """The host in the form stored and dialled: lower case, no brackets or trailing dot, and an IP address
+    in its canonical spelling whatever form it was entered in (`0x7f.1` is stored as `127.0.0.1`)."""
     host = host.strip()
     if not (_HOST.match(host) or (":" in host and _IPV6.match(host))):
         raise InvalidSmtpServer("host")
-    return host.strip("[]").rstrip(".").lower()
+    address = parse_address(host)
+    if address is not None:
+        return str(address)
+    if ":" in host or _NUMERIC_LABEL.match(host.rstrip(".").rpartition(".")[2]):
+        # Not an address, yet no DNS name either (a top-level label is never numeric, RFC 3696 2).
+        raise InvalidSmtpServer("host")
+    return host.rstrip(".").lower()
+
+
+async def _check_host(outbound: OutboundGuard, host: str, port: int) -> None:
+    """Refuse a host that is or resolves to an internal address. A name without any address yet is taken:
+    it cannot be dialled, and every send resolves and checks it again anyway."""
+    try:
+        await outbound.resolve_allowed(host, port)
+    except TargetNotAllowed:
+        raise SmtpServerNotAllowed("host") from None
+    except TargetUnresolvable:
+        return
 
 
 async def set_smtp_server(
@@ -105,6 +132,7 @@ async def set_smtp_server(
     account_id: int,
     *,
     secret_key: str,
+    outbound: OutboundGuard,
     host: str,
     port: int,
     security: SmtpSecurity,
@@ -114,7 +142,8 @@ async def set_smtp_server(
     """Route the account's mail through its own server; the password is stored Fernet-encrypted.
 
     Without a username the server is used without AUTH. With a username and no password, a password
-    stored before for the same username is kept.
+    stored before for the same username is kept. A host that is or resolves to an internal address is
+    refused (SmtpServerNotAllowed) unless `outbound` allows its network.
     """
     account = await MailAccount.get_or_none(tenant_id=tenant_id, id=account_id)
     if account is None:
@@ -137,6 +166,8 @@ async def set_smtp_server(
             raise InvalidSmtpServer("password")
     elif password:
         raise InvalidSmtpServer("username")
+    # Last, so input errors are reported without waiting for DNS.
+    await _check_host(outbound, clean_host, port)
     await MailAccount.filter(id=account.id).update(
         smtp_host=clean_host,
         smtp_port=port,

@@ -205,6 +205,10 @@ def _send_error(exc: AccountError, lang: str) -> UserError:
         return UserError(
             code=UserErrorCode(exc.code), field=None, message=user_error_message("SMTP_PASSWORD_UNREADABLE", lang)
         )
+    if isinstance(exc, sending.SmtpServerUnreachable):
+        return UserError(
+            code=UserErrorCode(exc.code), field=None, message=user_error_message("SMTP_SERVER_UNREACHABLE", lang)
+        )
     if isinstance(exc, sending.InvalidRecipient) and exc.field:
         return UserError(
             code=UserErrorCode(exc.code),
@@ -279,11 +283,17 @@ class MailMutation:
                 context.tenant_id,
                 require_account_id(input.account_id),
                 secret_key=context.outbox.secret_key,
+                outbound=context.outbox.outbound,
                 host=input.host,
                 port=input.port,
                 security=SmtpSecurityValue(input.security.value),
                 username=input.username,
                 password=input.password,
+            )
+        except smtp_servers.SmtpServerNotAllowed as exc:
+            message = user_error_message("SMTP_SERVER_NOT_ALLOWED", context.lang)
+            return SmtpServerPayload(
+                user_errors=[UserError(code=UserErrorCode(exc.code), field=["input", "host"], message=message)]
             )
         except AccountError as exc:
             return SmtpServerPayload(user_errors=[user_error(exc, context.lang)])

@@ -7,6 +7,7 @@ import base64
 import warnings
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from ipaddress import ip_network
 from typing import Any
 
 import aiosmtplib
@@ -136,13 +137,15 @@ async def silent_server() -> AsyncIterator[int]:
 
 @pytest.fixture
 def settings(database_url: str, sink: Sink) -> Settings:
-    """The app's settings with SMTP_RELAY pointing at the sink and a short relay timeout."""
+    """The app's settings with SMTP_RELAY pointing at the sink and a short relay timeout; the loopback sinks
+    may stand in for own SMTP servers (OUTBOUND_ALLOW_NETWORKS=127.0.0.0/8)."""
     return Settings(
         database_url=database_url,
         mailbox_domain=MAILBOX_DOMAIN,
         secret_key="k" * 40,
         smtp_relay=f"smtp://127.0.0.1:{sink.port}",
         smtp_relay_timeout=2,
+        outbound_allow_networks=(ip_network("127.0.0.0/8"),),
     )
 
 
