@@ -90,10 +90,12 @@ def _read_password(args: argparse.Namespace) -> str | None:
 
 
 def cmd_user(settings: Settings, args: argparse.Namespace) -> int:
-    from resolvers import users
-    from resolvers.errors import AccountError
+    from mailaccounts.app import build_sign_in_limits
+    from resolvers import sign_in, users
+    from resolvers.errors import AccountError, NotFound
 
-    password = _read_password(args)
+    password = _read_password(args) if args.user_command in ("create", "reset-password") else None
+    limits = build_sign_in_limits(settings)
 
     async def create() -> int:
         try:
@@ -112,7 +114,29 @@ def cmd_user(settings: Settings, args: argparse.Namespace) -> int:
             print(created.generated_password)
         return 0
 
-    return asyncio.run(_with_database(settings, create))
+    async def unlock() -> int:
+        try:
+            lifted = await sign_in.unlock_user(args.email, limits)
+        except NotFound as exc:
+            raise CommandError(f"no dashboard user {args.email!r}") from exc
+        print(f"dashboard user {args.email} {'unlocked' if lifted else 'was not locked'}", file=sys.stderr)
+        return 0
+
+    async def reset_password() -> int:
+        try:
+            reset = await sign_in.reset_password(args.email, password, limits)
+        except NotFound as exc:
+            raise CommandError(f"no dashboard user {args.email!r}") from exc
+        except users.WeakPassword as exc:
+            raise CommandError(f"the password needs at least {users.PASSWORD_MIN} characters") from exc
+        print(f"new password set for {reset.user.email}; its sessions ended, a lock was lifted", file=sys.stderr)
+        if reset.generated_password:
+            print("password (shown only now):", file=sys.stderr)
+            print(reset.generated_password)
+        return 0
+
+    work = {"create": create, "unlock": unlock, "reset-password": reset_password}[args.user_command]
+    return asyncio.run(_with_database(settings, work))
 
 
 async def _create_demo_user(settings: Settings) -> None:
@@ -172,6 +196,17 @@ async def _create_demo_login(settings: Settings) -> None:
     )
 
 
+def uvicorn_proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's proxy headers from FORWARDED_ALLOW_IPS alone.
+
+    Left to itself uvicorn trusts X-Forwarded-For from 127.0.0.1 (and reads its own FORWARDED_ALLOW_IPS,
+    which means something else): any local process could then choose the address the sign-in limit counts.
+    """
+    if not settings.forwarded_allow_ips:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": [str(network) for network in settings.forwarded_allow_ips]}
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -187,7 +222,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                 await _create_demo_user(settings)
             app = build_app(settings, manage_database=False, run_smtp_listener=True)
             config = uvicorn.Config(
-                app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), lifespan="on"
+                app,
+                host=settings.host,
+                port=settings.port,
+                log_level=settings.log_level.lower(),
+                lifespan="on",
+                **uvicorn_proxy_options(settings),
             )
             await uvicorn.Server(config).serve()
         return 0
@@ -258,7 +298,7 @@ def cmd_spf(settings: Settings, args: argparse.Namespace) -> int:
         if "@" in args.target:
             view = await spf.check_address(args.target, checker)
         else:
-            view = await checker.check_domain(args.target.strip().rstrip(".").lower())
+            view = await spf.check_domain_name(args.target, checker)
         if args.json:
             print(json.dumps(view.to_api_dict(args.lang), ensure_ascii=False, indent=2))
         else:
@@ -303,6 +343,16 @@ def _parser() -> argparse.ArgumentParser:
     user_create.add_argument("--tenant", required=True)
     user_create.add_argument("--email", required=True)
     user_create.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    user_unlock = user_commands.add_parser(
+        "unlock", help="lift the lock of a user after too many failed sign-ins (and forget the failures)"
+    )
+    user_unlock.add_argument("--email", required=True)
+    user_reset = user_commands.add_parser(
+        "reset-password",
+        help="give a user a new password (asked for or generated); ends its sessions and lifts a lock",
+    )
+    user_reset.add_argument("--email", required=True)
+    user_reset.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
 
     spf = commands.add_parser("spf", help="check a domain's SPF/MX/DMARC, or evaluate check_host for an IP")
     spf.add_argument("target", metavar="DOMAIN_OR_ADDRESS")

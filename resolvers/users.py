@@ -1,4 +1,4 @@
-"""Dashboard users: create them, check a password (argon2), look one up for a session."""
+"""Dashboard users: create them, check and set a password (argon2), look one up for a session."""
 
 from __future__ import annotations
 
@@ -24,12 +24,15 @@ __all__ = [
     "DashboardUser",
     "DuplicateUser",
     "WeakPassword",
-    "authenticate_user",
     "create_user",
     "end_sessions",
+    "find_user",
     "generate_password",
     "get_user",
     "has_users",
+    "password_matches",
+    "record_sign_in",
+    "set_password",
 ]
 
 PASSWORD_MIN = 10
@@ -98,25 +101,37 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-async def authenticate_user(email: str, password: str) -> DashboardUser | None:
-    """The user with this address and password (tenant loaded), or None; records the login time."""
-    if not email or not password or len(password) > PASSWORD_MAX or len(email) > 320:
-        return None
-    try:
-        normalized = normalize_address(email).normalized
-    except AccountError:
-        return None
-    user = await DashboardUser.filter(email_normalized=normalized).select_related("tenant").first()
-    if user is None:
-        await asyncio.to_thread(_verify, _DUMMY_HASH, password)
-        return None
-    if not await asyncio.to_thread(_verify, user.password_hash, password):
-        return None
+async def find_user(normalized_email: str) -> DashboardUser | None:
+    """The user with this normalized address (tenant loaded), or None."""
+    return await DashboardUser.filter(email_normalized=normalized_email).select_related("tenant").first()
+
+
+async def password_matches(user: DashboardUser | None, password: str) -> bool:
+    """Whether `password` is the user's; without a user a dummy hash is verified, so both cost the same time."""
+    if not password or len(password) > PASSWORD_MAX:
+        return False
+    return await asyncio.to_thread(_verify, user.password_hash if user else _DUMMY_HASH, password)
+
+
+async def record_sign_in(user: DashboardUser, password: str) -> None:
+    """Note the sign-in time and rehash the password when the hasher's parameters changed."""
     updates: dict[str, object] = {"last_login_at": datetime.now(UTC)}
     if _HASHER.check_needs_rehash(user.password_hash):
         updates["password_hash"] = await asyncio.to_thread(_HASHER.hash, password)
     await DashboardUser.filter(id=user.id).update(**updates)
-    return user
+
+
+async def set_password(user_id: int, password: str | None, at: datetime) -> str | None:
+    """Give the user a new password (generated when None; returned then) and void its sessions before `at`.
+
+    Raises WeakPassword. The lock is not touched here: `resolvers.sign_in.reset_password` lifts it too.
+    """
+    generated = generate_password() if password is None else None
+    secret = generated or password or ""
+    _check_password(secret)
+    password_hash = await asyncio.to_thread(_HASHER.hash, secret)
+    await DashboardUser.filter(id=user_id).update(password_hash=password_hash, sessions_valid_after=at)
+    return generated
 
 
 async def get_user(user_id: int) -> DashboardUser | None:

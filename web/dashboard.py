@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import jinja2
+import strawberry
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.middleware import Middleware
@@ -31,10 +32,30 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from schema import DashboardIdentity, Outbox, SpfChecker, login_user, logout_user, principal_for_user
+from schema import (
+    DashboardIdentity,
+    Outbox,
+    SignInLimits,
+    SignInStatus,
+    SpfChecker,
+    UnlockMailer,
+    login_user,
+    logout_user,
+    principal_for_user,
+    unlock_link_valid,
+    unlock_with_link,
+)
 from web.client import OperationFailed, Operations, SchemaClient
-from web.login_throttle import LoginThrottle
-from web.security import CSRF_FIELD, SecurityHeadersMiddleware, csrf_token, csrf_valid
+from web.security import (
+    CSRF_FIELD,
+    Network,
+    SecurityHeadersMiddleware,
+    TrustedProxyMiddleware,
+    csrf_token,
+    csrf_valid,
+    is_cross_site,
+    request_origin,
+)
 
 __all__ = ["DashboardConfig", "create_dashboard", "from_slug", "to_slug"]
 
@@ -58,6 +79,7 @@ FLASH_TEXTS: dict[str, tuple[str, str]] = {
     "merged": ("success", "Die Mail-Accounts wurden zusammengeführt: {count} Nachricht(en) verschoben."),
     "logged_out": ("info", "Sie wurden abgemeldet."),
     "expired": ("info", "Ihre Sitzung ist abgelaufen. Bitte melden Sie sich erneut an."),
+    "unlocked": ("success", "Die Sperre Ihres Zugangs ist aufgehoben. Sie können sich wieder anmelden."),
     "smtp_saved": ("success", "Der eigene SMTP-Server wurde gespeichert."),
     "smtp_cleared": ("success", "Der eigene SMTP-Server wurde entfernt; es wird wieder über die Plattform gesendet."),
     "not_found": ("error", "Der Mail-Account wurde nicht gefunden. Vielleicht wurde er inzwischen gelöscht."),
@@ -182,7 +204,12 @@ def readable_message(raw: bytes, max_chars: int = 200_000) -> ReadableMessage:
 
 @dataclass(frozen=True)
 class DashboardConfig:
-    """What the dashboard needs: the signing key, the mailbox domain, the outbox and session rules."""
+    """What the dashboard needs: the signing key, the mailbox domain, the outbox, session and sign-in rules.
+
+    `unlock_mailer` mails the link that lifts a lock (None: no mail, only `mailaccounts user unlock`);
+    `forwarded_allow_ips` are the proxies whose X-Forwarded-For/-Proto count (FORWARDED_ALLOW_IPS);
+    `public_url` is the base of links in mails (PUBLIC_URL; None: the request's own origin).
+    """
 
     secret_key: str
     mailbox_domain: str
@@ -190,7 +217,10 @@ class DashboardConfig:
     session_max_age: int = 8 * 3600
     cookie_secure: bool = False
     clock: Callable[[], float] = time.time
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    sign_in_limits: SignInLimits = field(default_factory=SignInLimits)
+    unlock_mailer: UnlockMailer | None = None
+    forwarded_allow_ips: tuple[Network, ...] = ()
+    public_url: str | None = None
     spf_checker: SpfChecker | None = None
 
 
@@ -270,10 +300,18 @@ class Dashboard:
 
         return endpoint
 
+    def cross_site_refused(self, request: Request) -> Response:
+        """The 403 page for a state-changing request another site sent."""
+        origin = request.headers.get("origin")
+        log.warning("cross-site %s %s refused (Origin %r)", request.method, request.url.path, origin)
+        return self.render(request, "cross_site.html", {}, status_code=403)
+
     def action(self, view: Action) -> Callable[[Request], Awaitable[Response]]:
-        """A POST action: refused without the session's CSRF token, then only for signed-in users."""
+        """A POST action: refused from another site or without the session's CSRF token, then only signed in."""
 
         async def endpoint(request: Request) -> Response:
+            if is_cross_site(request):
+                return self.cross_site_refused(request)
             form = await request.form()
             submitted = form.get(CSRF_FIELD)
             if not csrf_valid(request, submitted if isinstance(submitted, str) else None):
@@ -309,31 +347,48 @@ class Dashboard:
         )
 
     async def login(self, request: Request) -> Response:
-        """POST /login: CSRF, rate limit per address and email, then the password."""
+        """POST /login: origin and CSRF, the limits per client address and per account, then the password."""
+        if is_cross_site(request):
+            return self.cross_site_refused(request)
         form = await request.form()
         email, password = str(form.get("email", "")).strip(), str(form.get("password", ""))
         next_path = _local_path(str(form.get("next", "")), "/mail-accounts")
         submitted = form.get(CSRF_FIELD)
         if not csrf_valid(request, submitted if isinstance(submitted, str) else None):
             return self.render(request, "csrf.html", {}, status_code=403)
-        address = request.client.host if request.client else "unknown"
         context = {"email": email, "next": next_path}
-        wait = self.config.throttle.retry_after(address, email)
-        if wait > 0:
-            minutes = max(1, math.ceil(wait / 60))
+        result = await login_user(
+            email,
+            password,
+            request.client.host if request.client else "unknown",
+            self.config.sign_in_limits,
+            self.config.unlock_mailer,
+            # Host is the client's to choose: a configured PUBLIC_URL keeps mailed links on our own site.
+            self.config.public_url or request_origin(request),
+            clock=self.config.clock,
+        )
+        if result.status is SignInStatus.THROTTLED:
+            minutes = max(1, math.ceil(result.retry_after / 60))
             error = (
                 "Zu viele fehlgeschlagene Anmeldeversuche. "
                 f"Bitte versuchen Sie es in {minutes} Minute{'n' if minutes != 1 else ''} erneut."
             )
             response = self.render(request, "login.html", {**context, "error": error}, status_code=429)
-            response.headers["Retry-After"] = str(math.ceil(wait))
+            response.headers["Retry-After"] = str(max(1, math.ceil(result.retry_after)))
             return response
-        identity = await login_user(email, password)
-        if identity is None:
-            self.config.throttle.failed(address, email)
+        if result.status is SignInStatus.LOCKED:
+            error = (
+                "Ihr Zugang ist nach zu vielen fehlgeschlagenen Anmeldeversuchen gesperrt. Wir haben Ihnen einen "
+                "Link zum Entsperren an Ihre E-Mail-Adresse gesendet."
+                if result.unlock_mailed
+                else "Ihr Zugang ist nach zu vielen fehlgeschlagenen Anmeldeversuchen gesperrt. Bitte wenden Sie "
+                "sich an Ihren Administrator."
+            )
+            return self.render(request, "login.html", {**context, "error": error}, status_code=403)
+        if result.identity is None:
             error = "E-Mail-Adresse oder Passwort ist falsch."
             return self.render(request, "login.html", {**context, "error": error}, status_code=401)
-        self.config.throttle.succeeded(address, email)
+        identity = result.identity
         # A fresh session on sign-in, so a token planted before cannot be carried over.
         self._sign_out(request)
         request.session["uid"] = identity.user_id
@@ -345,6 +400,27 @@ class Dashboard:
         await logout_user(identity.user_id, self.config.clock())
         self._sign_out(request)
         self.flash(request, "logged_out")
+        return RedirectResponse("/login", status_code=303)
+
+    async def unlock_form(self, request: Request) -> Response:
+        """GET /unlock?token=…: the mailed link; a button confirms (a mail scanner's GET changes nothing)."""
+        token = request.query_params.get("token", "")[:1000]
+        valid = bool(token) and await unlock_link_valid(token, self.config.secret_key, clock=self.config.clock)
+        return self.render(request, "unlock.html", {"token": token, "valid": valid}, status_code=200 if valid else 400)
+
+    async def unlock(self, request: Request) -> Response:
+        """POST /unlock: lifts the lock the link names, once; then the user signs in as usual."""
+        if is_cross_site(request):
+            return self.cross_site_refused(request)
+        form = await request.form()
+        submitted = form.get(CSRF_FIELD)
+        if not csrf_valid(request, submitted if isinstance(submitted, str) else None):
+            return self.render(request, "csrf.html", {}, status_code=403)
+        token = str(form.get("token", ""))[:1000]
+        limits = self.config.sign_in_limits
+        if not token or not await unlock_with_link(token, self.config.secret_key, limits, clock=self.config.clock):
+            return self.render(request, "unlock.html", {"token": "", "valid": False}, status_code=400)
+        self.flash(request, "unlocked")
         return RedirectResponse("/login", status_code=303)
 
     async def home(self, request: Request) -> Response:
@@ -709,6 +785,8 @@ class Dashboard:
             Route("/login", self.login_form, methods=["GET"]),
             Route("/login", self.login, methods=["POST"]),
             Route("/logout", self.action(self.logout), methods=["POST"]),
+            Route("/unlock", self.unlock_form, methods=["GET"]),
+            Route("/unlock", self.unlock, methods=["POST"]),
             Route("/mail-accounts", self.page(self.accounts), methods=["GET"]),
             Route("/mail-accounts/new", self.page(self.new_form), methods=["GET"]),
             Route("/mail-accounts/new", self.action(self.create), methods=["POST"]),
@@ -730,9 +808,16 @@ class Dashboard:
         ]
 
 
-def create_dashboard(config: DashboardConfig, operations: Operations | None = None) -> Starlette:
-    """The dashboard as an ASGI app with its session and security middleware; mount it at `/`."""
-    client = SchemaClient(operations or Operations.load(), config.mailbox_domain, config.outbox, config.spf_checker)
+def create_dashboard(
+    config: DashboardConfig, operations: Operations | None = None, graphql_schema: strawberry.Schema | None = None
+) -> Starlette:
+    """The dashboard as an ASGI app with its session and security middleware; mount it at `/`.
+
+    `graphql_schema` is the API's schema (same production flags and limits); by default the development one.
+    """
+    client = SchemaClient(
+        operations or Operations.load(), config.mailbox_domain, config.outbox, config.spf_checker, graphql_schema
+    )
     dashboard = Dashboard(config, client)
 
     async def operation_failed(request: Request, exc: Exception) -> Response:
@@ -744,6 +829,8 @@ def create_dashboard(config: DashboardConfig, operations: Operations | None = No
     return Starlette(
         routes=dashboard.routes(),
         middleware=[
+            # First, so the origin check and the sign-in limits see the client behind a trusted proxy.
+            Middleware(TrustedProxyMiddleware, trusted=config.forwarded_allow_ips),
             Middleware(SecurityHeadersMiddleware),
             Middleware(
                 SessionMiddleware,
