@@ -2,53 +2,103 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import strawberry
 from strawberry import relay
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.schema.config import StrawberryConfig
 
 from schema.accounts import AccountMutation, AccountQuery
-from schema.context import Context, Outbox, SpfChecker, authenticate_bearer
+from schema.context import Context, Outbox, RateWindow, SpfChecker, authenticate_bearer, spend_api_points
 from schema.errors import should_mask_error
+from schema.ids import node_field
+from schema.limits import MAX_TOKENS, DocumentLimiter, GraphQLLimits, concurrent_network_executor, request_points
 from schema.mail import MailMutation, MailQuery
 from schema.messages import negotiate_language
-from schema.session import DashboardIdentity, login_user, logout_user, principal_for_user
+from schema.session import (
+    DashboardIdentity,
+    LoginResult,
+    SignInLimits,
+    SignInStatus,
+    UnlockMailer,
+    login_user,
+    logout_user,
+    principal_for_user,
+    unlock_link_valid,
+    unlock_with_link,
+)
 from schema.spf import SpfMutation, SpfQuery
 
 __all__ = [
     "Context",
     "DashboardIdentity",
+    "GraphQLLimits",
+    "LoginResult",
     "Outbox",
+    "RateWindow",
+    "SignInLimits",
+    "SignInStatus",
     "SpfChecker",
+    "UnlockMailer",
     "authenticate_bearer",
+    "build_schema",
     "login_user",
     "logout_user",
     "negotiate_language",
     "principal_for_user",
+    "request_points",
     "schema",
+    "spend_api_points",
+    "unlock_link_valid",
+    "unlock_with_link",
 ]
 
 MAX_DEPTH = 8
 MAX_ALIASES = 20
-MAX_TOKENS = 2000
 
 
-@strawberry.type
-class Query(AccountQuery, MailQuery, SpfQuery):
-    node: relay.Node | None = relay.node(description="Any object by its global ID, or null.")
+def build_schema(*, production: bool = False, limits: GraphQLLimits | None = None) -> strawberry.Schema:
+    """The schema for one configuration: `production` hides introspection and "Did you mean" suggestions.
 
+    Every front end of one process (API and dashboard) uses the same built schema. The root types are
+    made afresh per call, because Strawberry binds a root's `node` field to the first schema built from it.
+    """
 
-@strawberry.type
-class Mutation(AccountMutation, MailMutation, SpfMutation):
-    pass
+    @strawberry.type(name="Query")
+    class Query(AccountQuery, MailQuery, SpfQuery):
+        node: relay.Node | None = node_field(description="Any object by its global ID, or null.")
 
+    @strawberry.type(name="Mutation")
+    class Mutation(AccountMutation, MailMutation, SpfMutation):
+        pass
 
-schema = strawberry.Schema(
-    query=Query,
-    mutation=Mutation,
-    extensions=[
+    document_limits = limits or GraphQLLimits()
+    extensions: list[Callable[[], SchemaExtension]] = [
+        # First: it refuses over-limit documents before the other rules walk them.
+        lambda: DocumentLimiter(document_limits, hide_suggestions=production),
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: MaskErrors(should_mask_error=should_mask_error),
-    ],
-)
+    ]
+    if production:
+        extensions.append(DisableIntrospection)
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        execution_context_class=concurrent_network_executor(hide_suggestions=production),
+        config=StrawberryConfig(disable_field_suggestions=production),
+    )
+
+
+# The development configuration: what `make schema` prints and tests build on.
+schema = build_schema()

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from strawberry.dataloader import DataLoader
 
 from resolvers.accounts import message_counts
+from resolvers.rate_limits import RateWindow, spend
 from resolvers.sending import Outbox
 from resolvers.spf import SpfChecker
-from resolvers.tokens import Principal, authenticate
+from resolvers.tokens import Principal, authenticate, hash_token
 
-__all__ = ["Context", "Outbox", "SpfChecker", "authenticate_bearer"]
+__all__ = [
+    "API_RATE_WINDOW",
+    "Context",
+    "Outbox",
+    "RateWindow",
+    "SpfChecker",
+    "authenticate_bearer",
+    "spend_api_points",
+]
+
+# API_RATE_LIMIT counts points per token over fixed windows of this many seconds.
+API_RATE_WINDOW = 60
 
 
 async def _load_message_counts(account_ids: list[int]) -> list[int]:
@@ -40,3 +54,13 @@ class Context:
 async def authenticate_bearer(secret: str) -> Principal | None:
     """The principal for a bearer token (None if unknown or revoked), for front ends outside schema/."""
     return await authenticate(secret)
+
+
+async def spend_api_points(
+    secret: str, points: int, *, limit: int, clock: Callable[[], float] = time.time
+) -> RateWindow:
+    """Spend `points` of the bearer token's API_RATE_LIMIT budget, counted in the database for all instances.
+
+    The counter is keyed by the token's hash, which identifies the token without its secret.
+    """
+    return await spend(f"api:{hash_token(secret)}", points, limit=limit, window=API_RATE_WINDOW, clock=clock)

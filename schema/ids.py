@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import strawberry
+from strawberry import relay
 from strawberry.relay import GlobalID, GlobalIDValueError
+from strawberry.relay.fields import NodeExtension
+from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.field import StrawberryField
 
 from resolvers.errors import NotFound
 
-__all__ = ["decode_id", "require_account_id"]
+__all__ = ["decode_id", "node_field", "require_account_id"]
 
 
 def decode_id(value: str, type_name: str) -> int | None:
@@ -30,3 +38,35 @@ def require_account_id(value: str, field: str = "accountId") -> int:
     if number is None:
         raise NotFound(field)
     return number
+
+
+class _ConcreteNodeExtension(NodeExtension):
+    """Strawberry's `node` resolver, refusing IDs that name the `Node` interface itself.
+
+    Strawberry resolves such an ID to the interface and calls its abstract `resolve_node`, which raises
+    NotImplementedError: a crash for what is only a bad ID. It gets the readable GlobalIDValueError that
+    IDs of other non-node types get.
+    """
+
+    def get_node_resolver(
+        self, field: StrawberryField
+    ) -> Callable[[strawberry.Info, GlobalID], relay.Node | Awaitable[relay.Node | None] | None]:
+        resolve = super().get_node_resolver(field)
+
+        def resolver(
+            info: strawberry.Info,
+            id: Annotated[GlobalID, strawberry.argument(description="The ID of the object.")],
+        ) -> relay.Node | Awaitable[relay.Node | None] | None:
+            definition = info.schema.get_type_by_name(id.type_name)
+            if isinstance(definition, StrawberryObjectDefinition) and definition.is_interface:
+                raise GlobalIDValueError(
+                    f"Cannot resolve. GlobalID requires a GraphQL type, received `{id.type_name}`."
+                )
+            return resolve(info, id)
+
+        return resolver
+
+
+def node_field(**kwargs: Any) -> Any:
+    """`relay.node()` whose IDs of an interface type are a readable error instead of a crash."""
+    return strawberry.field(extensions=[_ConcreteNodeExtension()], default=strawberry.UNSET, **kwargs)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "negotiate_language", "user_error_message"]
+__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "limit_message", "negotiate_language", "user_error_message"]
 
 DEFAULT_LANGUAGE = "de"
 LANGUAGES = ("de", "en")
@@ -70,6 +70,22 @@ _USER_ERRORS: dict[str, dict[str, str]] = {
         "de": "Bitte prüfen Sie die Angaben zum SMTP-Server (Host, Port, Benutzername und Passwort).",
         "en": "Please check the SMTP server details (host, port, username and password).",
     },
+    # INVALID_SMTP_SERVER on the host: it is or resolves to an internal address (OUTBOUND_ALLOW_NETWORKS).
+    "SMTP_SERVER_NOT_ALLOWED": {
+        "de": "Dieser SMTP-Server ist nicht erlaubt: interne Adressen (localhost, private, Link-Local- und ähnliche "
+        "Netze) können nicht als eigener SMTP-Server verwendet werden. Bitte geben Sie den öffentlichen Namen "
+        "oder die öffentliche Adresse Ihres SMTP-Servers ein.",
+        "en": "This SMTP server is not allowed: internal addresses (localhost, private, link-local and similar "
+        "networks) cannot be used as an own SMTP server. Please enter the public name or address of your "
+        "SMTP server.",
+    },
+    # SEND_FAILED before the own server answered in SMTP: one text for every cause, so it tells a prober nothing.
+    "SMTP_SERVER_UNREACHABLE": {
+        "de": "Der eigene SMTP-Server war nicht erreichbar; die Nachricht wurde nicht gesendet. Bitte prüfen Sie "
+        "Host, Port und Verschlüsselung des SMTP-Servers.",
+        "en": "The own SMTP server could not be reached; the message was not sent. Please check the SMTP "
+        "server's host, port and security.",
+    },
 }
 
 
@@ -77,6 +93,40 @@ def user_error_message(key: str, lang: str) -> str:
     """The message for a user error code (or a named case of one) in `lang`; falls back to German."""
     texts = _USER_ERRORS.get(key, {})
     return texts.get(lang) or texts.get(DEFAULT_LANGUAGE) or key
+
+
+# Top-level errors of the request limits (extensions.code is the key); `{limit}` and `{seconds}` are filled in.
+_LIMIT_ERRORS: dict[str, dict[str, str]] = {
+    "QUERY_TOO_COMPLEX": {
+        "de": "Die Anfrage ist zu umfangreich: Mit allen Fragmenten ausgeschrieben wählt sie mehr als {limit} "
+        "Felder aus (GRAPHQL_MAX_FIELDS). Bitte teilen Sie sie auf.",
+        "en": "The query is too complex: with its fragments expanded it selects more than {limit} fields "
+        "(GRAPHQL_MAX_FIELDS). Please split it up.",
+    },
+    # QUERY_TOO_COMPLEX when the same field or many fragments meet in one selection set too often.
+    "QUERY_REPEATS_FIELDS": {
+        "de": "Die Anfrage ist zu umfangreich: Sie wählt dieselben Felder oder Fragmente so oft an einer Stelle "
+        "aus, dass mehr als {limit} Paare zu vergleichen wären (GRAPHQL_MAX_FIELDS). Bitte fassen Sie sie zusammen.",
+        "en": "The query is too complex: it selects the same fields or fragments in one place so often that more "
+        "than {limit} pairs would have to be compared (GRAPHQL_MAX_FIELDS). Please merge them.",
+    },
+    "TOO_MANY_NETWORK_FIELDS": {
+        "de": "Eine Anfrage darf höchstens {limit} Felder enthalten, die auf das Netz warten (spfCheck, "
+        "spfCheckAll, sendMessage, setSmtpServer).",
+        "en": "A request may contain at most {limit} fields that wait on the network (spfCheck, spfCheckAll, "
+        "sendMessage, setSmtpServer).",
+    },
+    "RATE_LIMITED": {
+        "de": "Zu viele Anfragen mit diesem Token; bitte in {seconds} Sekunden erneut versuchen.",
+        "en": "Too many requests with this token; please try again in {seconds} seconds.",
+    },
+}
+
+
+def limit_message(code: str, lang: str, **params: int) -> str:
+    """The message of a request-limit error `code` in `lang` (German unless `en`), with its numbers."""
+    texts = _LIMIT_ERRORS[code]
+    return (texts.get(lang) or texts[DEFAULT_LANGUAGE]).format(**params)
 
 
 def negotiate_language(accept_language: str | None) -> str:

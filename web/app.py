@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import strawberry
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
@@ -16,8 +21,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
+from strawberry.types import ExecutionResult
 
-from schema import Context, Outbox, SpfChecker, authenticate_bearer, negotiate_language, schema
+from schema import (
+    Context,
+    GraphQLLimits,
+    Outbox,
+    SpfChecker,
+    authenticate_bearer,
+    build_schema,
+    negotiate_language,
+    request_points,
+    spend_api_points,
+)
+from schema.messages import limit_message
 from web.dashboard import DashboardConfig, create_dashboard
 from web.request_id import RequestIdMiddleware
 
@@ -39,14 +57,105 @@ class WebConfig:
     spf_checker: SpfChecker | None = None
     # The browser dashboard at `/`; None serves only the API (it needs SECRET_KEY for its sessions).
     dashboard: DashboardConfig | None = None
+    # ENVIRONMENT=production: no GraphiQL, no introspection, no "Did you mean" suggestions.
+    production: bool = False
+    # GRAPHQL_MAX_FIELDS and GRAPHQL_MAX_NETWORK_FIELDS, for the API and the dashboard alike.
+    graphql_limits: GraphQLLimits = field(default_factory=GraphQLLimits)
+    # API_RATE_LIMIT: cost points per token and minute; 0 turns the limit off.
+    api_rate_limit: int = 0
+    # The rate limit's clock; tests pass a fake one so no window ends mid-test.
+    clock: Callable[[], float] = time.time
+
+
+class RateLimited(Exception):
+    """The token spent its API_RATE_LIMIT points for this window."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+class RateCounterUnavailable(Exception):
+    """The database that counts the rate limit did not answer."""
 
 
 class _SchemaEndpoint(GraphQL[Context, None]):
-    """Strawberry's ASGI view; the context was built by `GraphQLRoute` after authentication."""
+    """Strawberry's ASGI view; the context was built by `GraphQLRoute` after authentication.
+
+    Every refusal of a malformed request is a GraphQL-shaped JSON error, and each request first
+    spends its cost from the token's rate limit.
+    """
+
+    def __init__(self, graphql_schema: strawberry.Schema, config: WebConfig) -> None:
+        super().__init__(
+            graphql_schema, graphql_ide=None if config.production else "graphiql", allow_queries_via_get=True
+        )
+        self.config = config
+        self.graphql_schema = graphql_schema
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            response = await self.run(Request(scope, receive))
+        except HTTPException as exc:
+            code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "BAD_REQUEST")
+            response = _error(exc.status_code, code, exc.reason)
+        except RateLimited as exc:
+            lang = negotiate_language(Request(scope).headers.get("accept-language"))
+            message = limit_message("RATE_LIMITED", lang, seconds=exc.retry_after)
+            response = _error(429, "RATE_LIMITED", message, {"Retry-After": str(exc.retry_after)})
+        except RateCounterUnavailable:
+            response = _unavailable()
+        await response(scope, receive, send)
 
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
         context: Context = request.scope["state"]["graphql_context"]
         return context
+
+    def decode_json(self, data: str | bytes) -> object:
+        # The body (or GET's `variables`) must be a JSON object; json.loads raises ValueError on bad
+        # UTF-8 and RecursionError on deep nesting, which would otherwise surface as a 500.
+        try:
+            value = json.loads(data)
+        except (ValueError, RecursionError):
+            raise HTTPException(400, "The request body (or `variables`) is not valid JSON in UTF-8.") from None
+        if not isinstance(value, dict):
+            raise HTTPException(400, "Expected a JSON object with `query` (and `variables`, `operationName`).")
+        return value
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
+        data = await super().parse_http_body(request)
+        if isinstance(data, list):  # batching is off; Strawberry refuses it before this
+            raise HTTPException(400, "Batching is not enabled.")
+        if not isinstance(data.operation_name, (str, type(None))):
+            raise HTTPException(400, "The GraphQL operation's `operationName` must be a string or null, if provided.")
+        return data
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Any,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        if self.config.api_rate_limit:
+            points = request_points(
+                self.graphql_schema._schema, request_data.query, request_data.variables, self.config.graphql_limits
+            )
+            try:
+                window = await spend_api_points(
+                    request.scope["state"]["bearer_secret"],
+                    points,
+                    limit=self.config.api_rate_limit,
+                    clock=self.config.clock,
+                )
+            except Exception:
+                log.exception("rate counter update failed")
+                raise RateCounterUnavailable from None
+            if window.exceeded:
+                raise RateLimited(max(1, math.ceil(window.retry_after)))
+        return await super().execute_single(request, request_adapter, sub_response, context, root_value, request_data)
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -57,17 +166,22 @@ def _unauthorized(message: str) -> JSONResponse:
     return _error(401, "UNAUTHENTICATED", message, {"WWW-Authenticate": 'Bearer realm="mailaccounts"'})
 
 
-class GraphQLRoute:
-    """`/graphql`: GraphiQL for a browser's GET, otherwise a bearer token decides tenant and scope."""
+def _unavailable() -> JSONResponse:
+    return _error(503, "UNAVAILABLE", "The service cannot reach its database; try again shortly.")
 
-    def __init__(self, config: WebConfig) -> None:
+
+class GraphQLRoute:
+    """`/graphql`: GraphiQL for a browser's GET (development only); otherwise a bearer token decides the tenant."""
+
+    def __init__(self, config: WebConfig, graphql_schema: strawberry.Schema) -> None:
         self.config = config
-        self.view = _SchemaEndpoint(schema, graphql_ide="graphiql", allow_queries_via_get=True)
+        self.view = _SchemaEndpoint(graphql_schema, config)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         if (
-            request.method == "GET"
+            not self.config.production
+            and request.method == "GET"
             and "text/html" in request.headers.get("accept", "")
             and ("query" not in request.query_params)
         ):
@@ -81,14 +195,14 @@ class GraphQLRoute:
             principal = await authenticate_bearer(secret.strip())
         except Exception:
             log.exception("token lookup failed")
-            await _error(503, "UNAVAILABLE", "The service cannot reach its database; try again shortly.")(
-                scope, receive, send
-            )
+            await _unavailable()(scope, receive, send)
             return
         if principal is None:
             await _unauthorized("Unknown or revoked token.")(scope, receive, send)
             return
-        scope.setdefault("state", {})["graphql_context"] = Context(
+        state = scope.setdefault("state", {})
+        state["bearer_secret"] = secret.strip()
+        state["graphql_context"] = Context(
             principal=principal,
             mailbox_domain=self.config.mailbox_domain,
             lang=negotiate_language(request.headers.get("accept-language")),
@@ -100,6 +214,8 @@ class GraphQLRoute:
 
 def create_app(config: WebConfig) -> Starlette:
     """Build the application; the wiring in `mailaccounts.app` supplies database and lifespan."""
+    # One schema per configuration, shared by the API and the dashboard.
+    graphql_schema = build_schema(production=config.production, limits=config.graphql_limits)
 
     async def healthz(request: Request) -> Response:
         try:
@@ -111,9 +227,13 @@ def create_app(config: WebConfig) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/graphql", GraphQLRoute(config), methods=["GET", "POST"]),
+            Route("/graphql", GraphQLRoute(config, graphql_schema), methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
-            *([Mount("/", app=create_dashboard(config.dashboard))] if config.dashboard else []),
+            *(
+                [Mount("/", app=create_dashboard(config.dashboard, graphql_schema=graphql_schema))]
+                if config.dashboard
+                else []
+            ),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),

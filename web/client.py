@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import strawberry
 from graphql import (
     DocumentNode,
     FragmentDefinitionNode,
@@ -90,11 +91,11 @@ class Operations:
             documents[name] = print_ast(document)
         return cls(documents)
 
-    def errors(self) -> dict[str, list[str]]:
-        """Validation errors of each document against the current schema (empty when all are valid)."""
+    def errors(self, graphql_schema: strawberry.Schema = schema) -> dict[str, list[str]]:
+        """Validation errors of each document against the schema (empty when all are valid)."""
         found = {}
         for name, text in self.documents.items():
-            messages = [error.message for error in validate(schema._schema, parse(text))]
+            messages = [error.message for error in validate(graphql_schema._schema, parse(text))]
             if messages:
                 found[name] = messages
         return found
@@ -109,11 +110,14 @@ class SchemaClient:
         mailbox_domain: str,
         outbox: Outbox | None = None,
         spf_checker: SpfChecker | None = None,
+        graphql_schema: strawberry.Schema | None = None,
     ) -> None:
         self.operations = operations
         self.mailbox_domain = mailbox_domain
         self.outbox = outbox
         self.spf_checker = spf_checker
+        # The API's schema, so production flags and document limits hold here too.
+        self.schema = graphql_schema or schema
 
     async def run(self, identity: DashboardIdentity, name: str, variables: dict[str, Any] | None = None) -> Any:
         """The `data` of operation `name`; OperationFailed when the schema answered with errors."""
@@ -124,7 +128,7 @@ class SchemaClient:
             outbox=self.outbox,
             spf_checker=self.spf_checker,
         )
-        result = await schema.execute(
+        result = await self.schema.execute(
             self.operations.documents[name],
             variable_values=variables or {},
             context_value=context,
