@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 
@@ -16,26 +17,44 @@ from mailaccounts.database import database, ping_database
 from mailaccounts.settings import Settings
 from mailflow.listener import ListenerConfig, start_listener
 from mailflow.relay import SmtpRelay, parse_relay_url
+from resolvers.outbound import OutboundGuard, OutboundPolicy
 from resolvers.sending import EnvelopeSender, Outbox
+from resolvers.sign_in import SignInLimits, UnlockMailer
 from resolvers.spf import SpfChecker, recheck_stale_accounts
+from schema import GraphQLLimits
 from web.app import WebConfig, create_app
 from web.dashboard import DashboardConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_app", "build_dashboard_config", "build_outbox", "build_spf_checker", "smtp_listener"]
+__all__ = [
+    "build_app",
+    "build_dashboard_config",
+    "build_outbox",
+    "build_sign_in_limits",
+    "build_spf_checker",
+    "smtp_listener",
+]
 
 
 def build_outbox(settings: Settings) -> Outbox:
-    """The sender of sendMessage: SMTP_RELAY over aiosmtplib, envelope sender per ENVELOPE_SENDER."""
+    """The sender of sendMessage: SMTP_RELAY over aiosmtplib, envelope sender per ENVELOPE_SENDER; own
+    servers only on addresses the outbound rule allows (OUTBOUND_ALLOW_NETWORKS, DNS_NAMESERVERS)."""
+    outbound = OutboundGuard(
+        OutboundPolicy(settings.outbound_allow_networks),
+        DnsClient(settings.dns_nameservers or None, lifetime=settings.dns_timeout),
+        timeout=settings.dns_timeout,
+    )
     relay = SmtpRelay(
         parse_relay_url(settings.smtp_relay),
+        outbound,
         timeout=settings.smtp_relay_timeout,
         local_hostname=settings.mailbox_domain,
     )
     return Outbox(
         relay=relay,
         mailbox_domain=settings.mailbox_domain,
+        outbound=outbound,
         envelope_sender=EnvelopeSender(settings.envelope_sender),
         secret_key=settings.secret_key,
     )
@@ -76,18 +95,35 @@ async def spf_rechecks(settings: Settings, checker: SpfChecker) -> AsyncIterator
             await task
 
 
+def build_sign_in_limits(settings: Settings) -> SignInLimits:
+    """LOGIN_MAX_FAILURES_PER_ADDRESS, LOGIN_MAX_FAILURES_PER_USER and LOGIN_WINDOW for the dashboard and the CLI."""
+    return SignInLimits(
+        per_address=settings.login_max_failures_per_address,
+        per_user=settings.login_max_failures_per_user,
+        window=settings.login_window,
+    )
+
+
 def build_dashboard_config(
     settings: Settings, outbox: Outbox | None = None, spf_checker: SpfChecker | None = None
 ) -> DashboardConfig | None:
-    """The dashboard's settings; None (API only) without SECRET_KEY, which signs its sessions."""
+    """The dashboard's settings; None (API only) without SECRET_KEY, which signs its sessions.
+
+    Unlock links go out through the outbox's relay, the operator's SMTP_RELAY.
+    """
     if not settings.secret_key:
         return None
+    limits = build_sign_in_limits(settings)
     return DashboardConfig(
         secret_key=settings.secret_key,
         mailbox_domain=settings.mailbox_domain,
         outbox=outbox,
         session_max_age=settings.session_max_age,
         cookie_secure=settings.session_cookie_secure,
+        sign_in_limits=limits,
+        unlock_mailer=UnlockMailer(outbox, settings.secret_key, failures=limits.per_user) if outbox else None,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        public_url=settings.public_url,
         spf_checker=spf_checker,
     )
 
@@ -102,6 +138,9 @@ async def smtp_listener(settings: Settings) -> AsyncIterator[None]:
             port=settings.smtp_listen_port,
             max_message_bytes=settings.smtp_max_message_bytes,
             max_connections=settings.smtp_max_connections,
+            max_connections_per_client=settings.smtp_max_connections_per_ip,
+            idle_timeout=settings.smtp_idle_timeout,
+            data_timeout=settings.smtp_data_timeout,
         )
     )
     try:
@@ -111,10 +150,17 @@ async def smtp_listener(settings: Settings) -> AsyncIterator[None]:
         await server.wait_closed()
 
 
-def build_app(settings: Settings, *, manage_database: bool = True, run_smtp_listener: bool = False) -> Starlette:
+def build_app(
+    settings: Settings,
+    *,
+    manage_database: bool = True,
+    run_smtp_listener: bool = False,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
     """The service's ASGI app; `manage_database=False` when the caller already opened the database.
 
-    With `run_smtp_listener` (`mailaccounts serve`) the lifespan also runs the SMTP listener.
+    With `run_smtp_listener` (`mailaccounts serve`) the lifespan also runs the SMTP listener. `clock`
+    is the API rate limit's (tests fake it).
     """
 
     # One of each per process: the API and the dashboard share the relay and the DNS cache.
@@ -140,5 +186,11 @@ def build_app(settings: Settings, *, manage_database: bool = True, run_smtp_list
             outbox=outbox,
             spf_checker=spf_checker,
             dashboard=build_dashboard_config(settings, outbox, spf_checker),
+            production=settings.production,
+            graphql_limits=GraphQLLimits(
+                max_fields=settings.graphql_max_fields, max_network_fields=settings.graphql_max_network_fields
+            ),
+            api_rate_limit=settings.api_rate_limit,
+            clock=clock,
         )
     )

@@ -141,6 +141,13 @@ def _smtp_url(name: str, raw: str) -> str:
     return url
 
 
+def _public_url(name: str, raw: str) -> str:
+    url = raw.strip().rstrip("/")
+    if not re.match(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^?#\s]*)?$", url):
+        raise SettingsError(f"{name}={raw!r} is not an http(s) URL without query (e.g. https://crm.example.com)")
+    return url
+
+
 def _items(raw: str) -> list[str]:
     return [item for item in (part.strip() for part in raw.split(",")) if item]
 
@@ -215,6 +222,14 @@ class Settings:
         "none: the connecting address counts",
         _networks,
     )
+    public_url: str | None = setting(
+        "PUBLIC_URL",
+        None,
+        "none",
+        "the dashboard's address as users reach it (e.g. `https://crm.example.com`), for links in mails (unlock); "
+        "none: the request's own `Host`, which a client controls, so set it in production",
+        _public_url,
+    )
     mailbox_domain: str = setting(
         "MAILBOX_DOMAIN",
         "mailbox.example.com",
@@ -267,16 +282,16 @@ class Settings:
         "API_RATE_LIMIT",
         1200,
         "`1200`",
-        "cost points one API token may spend per minute (a request costs 1, plus its page sizes / 100, plus 10 "
-        "per network-bound field); more get 429; 0: no limit",
+        "cost points one API token may spend per minute (a request costs 1, plus the objects its pages may return "
+        "/ 100, nested pages multiplied, plus 10 per network-bound field); more get 429; 0: no limit",
         _int(0, 10_000_000),
     )
     graphql_max_fields: int = setting(
         "GRAPHQL_MAX_FIELDS",
         2000,
         "`2000`",
-        "fields a GraphQL document may select after fragments are expanded; larger ones are refused before "
-        "execution",
+        "fields and fragment spreads a GraphQL document may select after fragments are expanded, and pairs of "
+        "same-named fields the merge check may compare; larger ones are refused before execution",
         _int(10, 1_000_000),
     )
     graphql_max_network_fields: int = setting(
