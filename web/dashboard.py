@@ -306,16 +306,23 @@ class Dashboard:
         log.warning("cross-site %s %s refused (Origin %r)", request.method, request.url.path, origin)
         return self.render(request, "cross_site.html", {}, status_code=403)
 
+    async def posted_form(self, request: Request) -> FormData | Response:
+        """The form of a POST from our own site carrying the session's CSRF token, or the 403 page."""
+        if is_cross_site(request):
+            return self.cross_site_refused(request)
+        form = await request.form()
+        submitted = form.get(CSRF_FIELD)
+        if not csrf_valid(request, submitted if isinstance(submitted, str) else None):
+            return self.render(request, "csrf.html", {}, status_code=403)
+        return form
+
     def action(self, view: Action) -> Callable[[Request], Awaitable[Response]]:
         """A POST action: refused from another site or without the session's CSRF token, then only signed in."""
 
         async def endpoint(request: Request) -> Response:
-            if is_cross_site(request):
-                return self.cross_site_refused(request)
-            form = await request.form()
-            submitted = form.get(CSRF_FIELD)
-            if not csrf_valid(request, submitted if isinstance(submitted, str) else None):
-                return self.render(request, "csrf.html", {}, status_code=403)
+            form = await self.posted_form(request)
+            if isinstance(form, Response):
+                return form
             identity = await self.identity(request)
             if identity is None:
                 return RedirectResponse("/login", status_code=303)
@@ -348,14 +355,11 @@ class Dashboard:
 
     async def login(self, request: Request) -> Response:
         """POST /login: origin and CSRF, the limits per client address and per account, then the password."""
-        if is_cross_site(request):
-            return self.cross_site_refused(request)
-        form = await request.form()
+        form = await self.posted_form(request)
+        if isinstance(form, Response):
+            return form
         email, password = str(form.get("email", "")).strip(), str(form.get("password", ""))
         next_path = _local_path(str(form.get("next", "")), "/mail-accounts")
-        submitted = form.get(CSRF_FIELD)
-        if not csrf_valid(request, submitted if isinstance(submitted, str) else None):
-            return self.render(request, "csrf.html", {}, status_code=403)
         context = {"email": email, "next": next_path}
         result = await login_user(
             email,
@@ -410,12 +414,9 @@ class Dashboard:
 
     async def unlock(self, request: Request) -> Response:
         """POST /unlock: lifts the lock the link names, once; then the user signs in as usual."""
-        if is_cross_site(request):
-            return self.cross_site_refused(request)
-        form = await request.form()
-        submitted = form.get(CSRF_FIELD)
-        if not csrf_valid(request, submitted if isinstance(submitted, str) else None):
-            return self.render(request, "csrf.html", {}, status_code=403)
+        form = await self.posted_form(request)
+        if isinstance(form, Response):
+            return form
         token = str(form.get("token", ""))[:1000]
         limits = self.config.sign_in_limits
         if not token or not await unlock_with_link(token, self.config.secret_key, limits, clock=self.config.clock):
