@@ -43,7 +43,7 @@ def user_error(exc: AccountError, lang: str) -> UserError:
     return UserError(
         code=UserErrorCode(exc.code),
         field=["input", exc.field] if exc.field else None,
-        message=user_error_message(exc.code, lang),
+        message=user_error_message(exc.code, lang, exc.params.get("reason")),
     )
 
 

@@ -12,6 +12,13 @@ _USER_ERRORS: dict[str, dict[str, str]] = {
         "de": "Bitte geben Sie eine gültige E-Mail-Adresse ein.",
         "en": "Please enter a valid email address.",
     },
+    # INVALID_EMAIL for a domain whose label mixes scripts (UTS #39), e.g. a Cyrillic "а" among Latin letters.
+    "INVALID_EMAIL:mixed_script": {
+        "de": "Die Domain der E-Mail-Adresse mischt Schriften (z. B. lateinische mit kyrillischen oder griechischen "
+        "Buchstaben, die gleich aussehen). Bitte geben Sie die Adresse mit der Tastatur neu ein.",
+        "en": "The address's domain mixes scripts (e.g. Latin with look-alike Cyrillic or Greek letters). "
+        "Please type the address again on the keyboard.",
+    },
     "DUPLICATE_EMAIL": {
         "de": "Für diese E-Mail-Adresse gibt es bereits einen Mail-Account.",
         "en": "A mail account with this email address already exists.",
@@ -89,9 +96,13 @@ _USER_ERRORS: dict[str, dict[str, str]] = {
 }
 
 
-def user_error_message(key: str, lang: str) -> str:
-    """The message for a user error code (or a named case of one) in `lang`; falls back to German."""
-    texts = _USER_ERRORS.get(key, {})
+def user_error_message(key: str, lang: str, reason: object = None) -> str:
+    """The message for a user error code (or a named case of one) in `lang`; falls back to German.
+
+    With a `reason` that has a text of its own (`CODE:reason`), that text.
+    """
+    texts = _USER_ERRORS.get(f"{key}:{reason}", {}) if reason else {}
+    texts = texts or _USER_ERRORS.get(key, {})
     return texts.get(lang) or texts.get(DEFAULT_LANGUAGE) or key
 
 
