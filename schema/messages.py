@@ -12,7 +12,7 @@ _USER_ERRORS: dict[str, dict[str, str]] = {
         "de": "Bitte geben Sie eine gültige E-Mail-Adresse ein.",
         "en": "Please enter a valid email address.",
     },
-    # INVALID_EMAIL for a domain whose label mixes scripts (UTS #39), e.g. a Cyrillic "а" among Latin letters.
+    # INVALID_EMAIL for a domain whose label mixes scripts (UTS #39), e.g. a Cyrillic "\u0430" among Latin letters.
     "INVALID_EMAIL:mixed_script": {
         "de": "Die Domain der E-Mail-Adresse mischt Schriften (z. B. lateinische mit kyrillischen oder griechischen "
         "Buchstaben, die gleich aussehen). Bitte geben Sie die Adresse mit der Tastatur neu ein.",
