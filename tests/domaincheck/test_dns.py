@@ -14,6 +14,14 @@ from dns_server import LoopbackDnsServer, StartServer
 from domaincheck.dns import DnsClient, DnsKind
 from domaincheck.dns_wire import parse_response
 
+# Tests that count the queries a server received: a retry timer far above any answer time on a loaded
+# machine, so a second transmission can only come from the behaviour under test, never from slowness.
+def patient_client(server: LoopbackDnsServer, clock: FakeClock | None = None) -> DnsClient:
+    """A client of `server` with a 10 s retry timer (the fixture's is 0.2 s)."""
+    if clock is None:
+        return DnsClient([server.address], timeout=10.0, lifetime=30.0)
+    return DnsClient([server.address], timeout=10.0, lifetime=30.0, clock=clock)
+
 ZONE = {
     "example.com": [{"TXT": "v=spf1 -all"}, {"A": "192.0.2.1"}, {"MX": [10, "mx.example.com"]}],
     "mx.example.com": [{"A": "192.0.2.25"}],
@@ -61,7 +69,7 @@ async def test_positive_answer_cached_until_ttl() -> None:
     """An answer is served from the cache until its TTL (300 s) has passed."""
     clock = FakeClock()
     async with LoopbackDnsServer(ZONE) as server:
-        client = DnsClient([server.address], timeout=0.2, lifetime=0.6, clock=clock)
+        client = patient_client(server, clock)
         await client.query("example.com", "A")
         clock.now += 299
         await client.query("EXAMPLE.com.", "A")
@@ -77,7 +85,7 @@ async def test_negative_answers_cached_for_soa_minimum() -> None:
     """NXDOMAIN and NODATA are cached for the SOA minimum (60 s here)."""
     clock = FakeClock()
     async with LoopbackDnsServer(ZONE, negative_ttl=60) as server:
-        client = DnsClient([server.address], timeout=0.2, lifetime=0.6, clock=clock)
+        client = patient_client(server, clock)
         first = await client.query("missing.example.com", "TXT")
         await client.query("missing.example.com", "TXT")
         await client.query("example.com", "AAAA")
@@ -106,7 +114,8 @@ def test_negative_ttl_default_without_soa() -> None:
 @pytest.mark.asyncio
 async def test_temporary_errors_are_not_cached(loopback_dns: StartServer) -> None:
     """A SERVFAIL is asked again next time."""
-    server, client = await loopback_dns(ZONE)
+    server, _ = await loopback_dns(ZONE)
+    client = patient_client(server)
     await client.query("broken.example.com", "A")
     await client.query("broken.example.com", "A")
     assert server.stats.queries_received == 2
@@ -115,7 +124,8 @@ async def test_temporary_errors_are_not_cached(loopback_dns: StartServer) -> Non
 @pytest.mark.asyncio
 async def test_concurrent_identical_questions_share_one_query(loopback_dns: StartServer) -> None:
     """Five concurrent identical questions send one query and all get the answer."""
-    server, client = await loopback_dns(ZONE, delay=0.05)
+    server, _ = await loopback_dns(ZONE, delay=0.05)
+    client = patient_client(server)
     answers = await asyncio.gather(*(client.query("example.com", "TXT") for _ in range(5)))
     assert {a.kind for a in answers} == {DnsKind.ANSWER}
     assert server.stats.queries_received == 1
@@ -211,8 +221,13 @@ def test_codec_follows_cnames_and_compression() -> None:
 
 @pytest.mark.asyncio
 async def test_burst_is_answered_without_retransmission(loopback_dns: StartServer) -> None:
-    """200 concurrent questions are all answered first time, and every socket is closed afterwards."""
-    _, client = await loopback_dns({f"h{i}.example.com": [{"A": "192.0.2.1"}] for i in range(200)})
+    """200 concurrent questions are all answered first time, and every socket is closed afterwards.
+
+    The retry timer is far above the server's time for the burst, even on a loaded machine, so a second
+    transmission can only come from a lost question or answer, never from a slow server.
+    """
+    server, _ = await loopback_dns({f"h{i}.example.com": [{"A": "192.0.2.1"}] for i in range(200)})
+    client = patient_client(server)
     answers = await asyncio.gather(*(client.query(f"h{i}.example.com", "A") for i in range(200)))
     assert all(a.kind is DnsKind.ANSWER for a in answers)
     assert client.stats.queries_sent == 200
