@@ -1,4 +1,4 @@
-"""Mail account operations: create, list, set status, delete and merge, scoped to one tenant."""
+"""Mail account operations: create, update, list, set status, delete and merge, scoped to one tenant."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -41,6 +42,7 @@ __all__ = [
     "message_counts",
     "normalize_address",
     "set_status",
+    "update_account",
     "validate_account_address",
     "validate_sender_name",
 ]
@@ -148,6 +150,45 @@ async def create_account(tenant_id: int, email: str, sender_name: str, active: b
         raise DuplicateEmail("email") from None
 
 
+async def update_account(
+    tenant_id: int, account_id: int, *, email: str | None = None, sender_name: str | None = None
+) -> MailAccount:
+    """Change an account's address and/or sender name; None leaves that value as it is.
+
+    The address is validated like createAccount's and keeps the mailbox number and the messages. A new
+    address (another normalized form) must be free in the tenant (DuplicateEmail) and voids the stored SPF
+    result, which belonged to the old domain; the same address in another case or IDN form keeps it.
+    """
+    address = validate_account_address(email) if email is not None else None
+    name = validate_sender_name(sender_name) if sender_name is not None else None
+    try:
+        async with in_transaction() as conn:
+            # Locked so a concurrent delete or merge either finishes first (NOT_FOUND) or waits for this one.
+            account = (await _lock_accounts(conn, tenant_id, [account_id])).get(account_id)
+            if account is None:
+                raise NotFound("accountId")
+            changes: dict[str, Any] = {}
+            if name is not None and name != account.sender_name:
+                changes["sender_name"] = name
+            if address is not None and address.entered != account.email:
+                changes["email"] = address.entered
+            if address is not None and address.normalized != account.email_normalized:
+                if (
+                    await MailAccount.filter(tenant_id=tenant_id, email_normalized=address.normalized)
+                    .using_db(conn)
+                    .exists()
+                ):
+                    raise DuplicateEmail("email")
+                changes.update(email_normalized=address.normalized, spf_report=None, spf_checked_at=None, spf_ok=None)
+            if not changes:
+                return account
+            await MailAccount.filter(id=account.id).using_db(conn).update(**changes, updated_at=datetime.now(UTC))
+            return await MailAccount.get(id=account.id, using_db=conn)
+    except IntegrityError:
+        # Two updates (or an update and a create) to the same address raced past the check; the unique index decided.
+        raise DuplicateEmail("email") from None
+
+
 async def get_account(tenant_id: int, account_id: int) -> MailAccount | None:
     """The tenant's account with this id, or None (also for another tenant's id)."""
     return await MailAccount.get_or_none(tenant_id=tenant_id, id=account_id)
@@ -170,6 +211,8 @@ async def list_accounts(
     query = MailAccount.filter(tenant_id=tenant_id)
     if active is not None:
         query = query.filter(active=active)
+    # PostgreSQL text cannot hold NUL (a search for it would fail the query); no address contains one.
+    search = search.replace("\x00", "") if search else search
     if search and search.strip():
         text = search.strip()
         matches = Q(email__icontains=text) | Q(sender_name__icontains=text)

@@ -22,6 +22,7 @@ from resolvers.spf import SpfReportView, stored_report
 from schema.context import Context
 from schema.errors import PublicError, UserError, user_error
 from schema.ids import decode_id, require_account_id
+from schema.messages import request_error_message
 
 if TYPE_CHECKING:
     from schema.mail import Direction, MessageConnection, SmtpServer
@@ -134,6 +135,23 @@ class CreateAccountPayload:
 
 
 @strawberry.input
+class UpdateAccountInput:
+    account_id: strawberry.ID
+    email: str | None = strawberry.field(
+        default=None,
+        description="The new address; null keeps it. Another address keeps the mailbox number and the "
+        "messages and clears the stored SPF result (spf is null until the next spfCheck).",
+    )
+    sender_name: str | None = strawberry.field(default=None, description="The new sender name; null keeps it.")
+
+
+@strawberry.type
+class UpdateAccountPayload:
+    account: MailAccount | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
 class SetStatusInput:
     account_id: strawberry.ID
     status: AccountStatus
@@ -236,6 +254,25 @@ class AccountMutation:
         except AccountError as exc:
             return CreateAccountPayload(user_errors=[user_error(exc, context.lang)])
         return CreateAccountPayload(account=MailAccount.from_row(row, context.mailbox_domain))
+
+    @strawberry.mutation(
+        permission_classes=[WriteScope],
+        description="Change an account's address and/or sender name; give at least one of them.",
+    )
+    async def update_account(self, info: Info[Context, Any], input: UpdateAccountInput) -> UpdateAccountPayload:
+        context = info.context
+        if input.email is None and input.sender_name is None:
+            raise PublicError(request_error_message("UPDATE_WITHOUT_CHANGES", context.lang), "BAD_USER_INPUT")
+        try:
+            row = await ops.update_account(
+                context.tenant_id,
+                require_account_id(input.account_id),
+                email=input.email,
+                sender_name=input.sender_name,
+            )
+        except AccountError as exc:
+            return UpdateAccountPayload(user_errors=[user_error(exc, context.lang)])
+        return UpdateAccountPayload(account=MailAccount.from_row(row, context.mailbox_domain))
 
     @strawberry.mutation(permission_classes=[WriteScope])
     async def set_status(self, info: Info[Context, Any], input: SetStatusInput) -> SetStatusPayload:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "limit_message", "negotiate_language", "user_error_message"]
+__all__ = [
+    "DEFAULT_LANGUAGE",
+    "LANGUAGES",
+    "limit_message",
+    "negotiate_language",
+    "request_error_message",
+    "user_error_message",
+]
 
 DEFAULT_LANGUAGE = "de"
 LANGUAGES = ("de", "en")
@@ -138,6 +145,21 @@ def limit_message(code: str, lang: str, **params: int) -> str:
     """The message of a request-limit error `code` in `lang` (German unless `en`), with its numbers."""
     texts = _LIMIT_ERRORS[code]
     return (texts.get(lang) or texts[DEFAULT_LANGUAGE]).format(**params)
+
+
+# Top-level BAD_USER_INPUT errors: a request no form would send, so no userError of an input field.
+_REQUEST_ERRORS: dict[str, dict[str, str]] = {
+    "UPDATE_WITHOUT_CHANGES": {
+        "de": "updateAccount braucht mindestens eines der Felder `email` oder `senderName`.",
+        "en": "updateAccount needs at least one of the fields `email` or `senderName`.",
+    },
+}
+
+
+def request_error_message(key: str, lang: str) -> str:
+    """The message of a top-level BAD_USER_INPUT error `key` in `lang` (German unless `en`)."""
+    texts = _REQUEST_ERRORS[key]
+    return texts.get(lang) or texts[DEFAULT_LANGUAGE]
 
 
 def negotiate_language(accept_language: str | None) -> str:

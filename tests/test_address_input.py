@@ -126,6 +126,13 @@ async def test_search_finds_an_address_by_either_form(api: Api) -> None:
     assert await search(api, "firma") == ["info@firma.example"]
 
 
+async def test_search_with_a_nul_character_answers_on_both_databases(api: Api) -> None:
+    """A NUL in the search text (PostgreSQL text cannot hold one) is ignored, not a masked crash."""
+    await create(api, "info@firma.example")
+    assert await search(api, "\x00") == ["info@firma.example"]
+    assert await search(api, "fir\x00ma") == ["info@firma.example"]
+
+
 async def test_delete_is_confirmed_by_either_form(api: Api) -> None:
     """The delete confirmation accepts the address in the other IDN form than it was entered in."""
     account = (await create(api, f"vertrieb@{BUCHER_ASCII}"))["account"]

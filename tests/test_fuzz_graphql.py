@@ -58,6 +58,8 @@ ZONE: dict[str, list[Any]] = {
 PLAUSIBLE_STRINGS = [
     "",
     " ",
+    "\x00",  # PostgreSQL text cannot hold NUL
+    "fir\x00ma",
     "vertrieb@gut.example",
     "VERTRIEB@Gut.Example",
     "neu@gut.example",
@@ -360,6 +362,7 @@ async def fuzz(db: str, settings: Settings) -> AsyncIterator[FuzzTarget]:
 QUERY_FIELDS = ["accounts", "account", "message", "spfCheckStatus", "node"]
 NON_SENDING_MUTATIONS = [
     "createAccount",
+    "updateAccount",
     "setStatus",
     "deleteAccount",
     "mergeAccounts",
