@@ -1,8 +1,10 @@
 """Domain audit for the product: SPF include tree, limits, MX, DMARC, findings and the verdict (problems).
 
-The verdict answers one question: can the platform send mail for this domain? ``problems`` holds
-at most the four product codes of :data:`domaincheck.messages.PROBLEM_CODES`; ``findings`` holds the
-detailed diagnosis. Both store codes and parameters, so callers render them in German or English.
+The verdict answers one question: can the platform send mail for this domain? check_host() alone
+decides it; the tree walk and the finding functions explain it. ``problems`` holds codes of
+:data:`domaincheck.messages.PROBLEM_CODES` (DNS_TEMPORARY_FAILURE when the resolver did not work,
+which is no verdict); ``findings`` holds the detailed diagnosis. Both store codes and parameters,
+so callers render them in German or English.
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ from typing import Any, Literal
 from domaincheck.dns import DnsAnswer, DnsClient, DnsKind
 from domaincheck.messages import message
 from domaincheck.names import canonical_domain
-from domaincheck.spf_eval import QUALIFIER_RESULT, check_host, parse_record_cached
+from domaincheck.spf_eval import SpfAssumption, SpfResult, SpfResultCode, check_host, parse_record_cached
 from domaincheck.spf_parse import DNS_MECHANISMS, Mechanism, Modifier, SpfRecord, select_spf_records
 
 __all__ = [
-    "DEFAULT_PLATFORM_INCLUDE",
     "DomainReport",
     "Finding",
     "Problem",
@@ -28,13 +29,15 @@ __all__ = [
     "audit_domain",
 ]
 
-DEFAULT_PLATFORM_INCLUDE = "_spf.aranes.de"
 LOOKUP_LIMIT = 10
 VOID_LOOKUP_LIMIT = 2
 MAX_TREE_NODES = 60
 MAX_TREE_DEPTH = 12
 SINGLE_STRING_LIMIT = 255
 RECOMMENDED_LENGTH = 450
+# The address of the hypothetical sender the platform question is asked for: under the assumption
+# it matches no ip4/a/mx term anyway; it only feeds macros and makes lookups ask for A records.
+_ASSUMED_SENDER_IP = "192.0.2.0"
 
 Severity = Literal["INFO", "WARNING", "ERROR"]
 NodeError = Literal["no-record", "multiple-records", "syntax-error", "loop", "temperror", "macro", "too-deep"]
@@ -59,7 +62,7 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """A product verdict: one of DOMAIN_UNREACHABLE, NO_MX_RECORDS, SPF_NEEDS_UPDATE, NO_SPF_RECORD."""
+    """A verdict (DOMAIN_UNREACHABLE, NO_MX_RECORDS, SPF_NEEDS_UPDATE, NO_SPF_RECORD) or DNS_TEMPORARY_FAILURE."""
 
     code: str
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -243,57 +246,6 @@ class _TreeWalker:
         return mechanism.position if answer.is_void else None
 
 
-@dataclass(slots=True)
-class _Simulation:
-    platform: str
-    lookups: int = 0
-    voids: int = 0
-
-
-def _simulate(node: SpfNode, sim: _Simulation) -> str:
-    """Evaluate the tree in check_host() order for a sender that only the platform include matches."""
-    if node.error == "temperror":
-        return "temperror"
-    if node.error == "no-record":
-        return "none"
-    if node.error == "macro":
-        return "neutral"
-    parsed = node.parsed
-    if node.error is not None or parsed is None:
-        return "permerror"
-    children = {child.via: child for child in node.children}
-    for mechanism in parsed.mechanisms:
-        if mechanism.name == "all":
-            return QUALIFIER_RESULT[mechanism.qualifier]
-        if mechanism.name in DNS_MECHANISMS:
-            sim.lookups += 1
-            if sim.lookups > LOOKUP_LIMIT:
-                return "permerror"
-        if mechanism.name == "include":
-            child = children[mechanism.position]
-            inner = "pass" if _norm(child.domain) == sim.platform else _simulate(child, sim)
-            if inner == "pass":
-                return QUALIFIER_RESULT[mechanism.qualifier]
-            if inner in ("permerror", "temperror"):
-                return inner
-            if inner == "none":
-                return "permerror"
-        elif mechanism.position in node.void_terms:
-            sim.voids += 1
-            if sim.voids > VOID_LOOKUP_LIMIT:
-                return "permerror"
-    if parsed.redirect is not None:
-        sim.lookups += 1
-        if sim.lookups > LOOKUP_LIMIT:
-            return "permerror"
-        child = children[parsed.redirect.position]
-        if _norm(child.domain) == sim.platform:
-            return "pass"
-        inner = _simulate(child, sim)
-        return "permerror" if inner == "none" else inner
-    return "neutral"
-
-
 def _suggest(records: Sequence[str], platform: str) -> str:
     """The record to publish: existing valid terms kept, ``include:<platform>`` before ``all``/``redirect``.
 
@@ -417,20 +369,141 @@ def _temperror_finding(answer: DnsAnswer) -> Finding:
     )
 
 
-def _unreachable(domain: str, findings: list[Finding], record: str | None = None) -> DomainReport:
-    return DomainReport(
-        domain,
-        record,
-        None,
-        0,
-        0,
-        (),
-        None,
-        tuple(findings),
-        (Problem("DOMAIN_UNREACHABLE", {"domain": domain}),),
-        None,
-        False,
-    )
+# -- the families of findings, each from the lookups it needs ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _MxFindings:
+    hosts: tuple[str, ...]
+    missing: bool
+    findings: list[Finding]
+
+
+def _mx_findings(domain: str, mx: DnsAnswer) -> _MxFindings:
+    """MX presence: a null MX (``0 .``) or no MX at all means the domain receives no mail."""
+    exchanges = sorted(mx.mx_hosts(), key=lambda pair: pair[0])
+    null_mx = bool(exchanges) and all(host == "" for _, host in exchanges)
+    hosts = tuple(host for _, host in exchanges if host)
+    findings: list[Finding] = []
+    if null_mx:
+        findings.append(Finding("MX_NULL", "WARNING", {"domain": domain}))
+    elif not hosts:
+        findings.append(Finding("MX_MISSING", "ERROR", {"domain": domain}))
+    return _MxFindings(hosts, null_mx or not hosts, findings)
+
+
+def _mx_host_findings(host_answers: Sequence[tuple[str, list[DnsAnswer]]]) -> list[Finding]:
+    """MX hosts without any address, and address lookups that failed temporarily."""
+    findings: list[Finding] = []
+    for host, answers in host_answers:
+        if any(a.is_temporary_error for a in answers):
+            findings.extend(_temperror_finding(a) for a in answers if a.is_temporary_error)
+        elif not any(a.kind is DnsKind.ANSWER for a in answers):
+            findings.append(Finding("MX_HOST_WITHOUT_ADDRESS", "WARNING", {"host": host}))
+    return findings
+
+
+def _dmarc_findings(domain: str, dmarc: DnsAnswer) -> tuple[str | None, list[Finding]]:
+    """The ``_dmarc`` record (the first ``v=DMARC1`` TXT) and whether it is there."""
+    records = [t.decode("latin-1") for t in dmarc.texts() if t[:8].lower() == b"v=dmarc1"]
+    record = records[0] if records else None
+    if dmarc.is_temporary_error:
+        return record, [_temperror_finding(dmarc)]
+    if record is not None:
+        return record, [Finding("DMARC_PRESENT", "INFO", {"record": record})]
+    return record, [Finding("DMARC_MISSING", "WARNING", {"domain": domain})]
+
+
+def _record_findings(tree: SpfNode, record: str | None) -> list[Finding]:
+    """SPF record presence and syntax over the whole tree, then the root record's own advice."""
+    findings = _tree_findings(tree)
+    if record is not None and tree.parsed is not None:
+        findings.extend(_root_findings(record, tree.parsed))
+    return findings
+
+
+def _void_count(tree: SpfNode) -> int:
+    return sum(len(node.void_terms) + (1 if node.void else 0) for _, node in tree.walk())
+
+
+def _limit_findings(lookup_count: int, void_count: int) -> list[Finding]:
+    """The RFC 7208 limits over the worst case of the tree (every term evaluated)."""
+    findings: list[Finding] = []
+    if lookup_count > LOOKUP_LIMIT:
+        findings.append(Finding("SPF_TOO_MANY_LOOKUPS", "ERROR", {"count": lookup_count, "limit": LOOKUP_LIMIT}))
+    if void_count > VOID_LOOKUP_LIMIT:
+        findings.append(
+            Finding("SPF_TOO_MANY_VOID_LOOKUPS", "ERROR", {"count": void_count, "limit": VOID_LOOKUP_LIMIT})
+        )
+    return findings
+
+
+def _platform_verdict(platform: SpfResult | None, ip_results: Sequence[SpfResult]) -> SpfResultCode:
+    """The evaluator's answer: for the configured sender IPs if any (all must pass), else for the platform."""
+    if not ip_results:
+        assert platform is not None
+        return platform.result
+    codes = {result.result for result in ip_results}
+    if "temperror" in codes:
+        return "temperror"
+    return "pass" if codes == {"pass"} else "fail"
+
+
+def _evaluation_params(platform: str, result: SpfResult | None) -> dict[str, Any]:
+    """The include and, when the platform was evaluated, what check_host decided and by which term."""
+    params: dict[str, Any] = {"include": platform}
+    if result is not None:
+        params.update(result=result.result, term=result.term, decidedIn=result.domain, lookups=result.lookups)
+    return params
+
+
+# -- the verdict when nothing can be said about the records -------------------------------------------
+
+
+def _report_without_records(
+    domain: str, findings: list[Finding], problem: Problem, record: str | None = None
+) -> DomainReport:
+    return DomainReport(domain, record, None, 0, 0, (), None, tuple(findings), (problem,), None, False)
+
+
+async def _resolver_answer(probe: asyncio.Future[DnsAnswer], deadline: float) -> DnsAnswer | None:
+    """The resolver probe's answer, waiting for it at most until ``deadline``; None if it has none."""
+    if not probe.done():
+        try:
+            async with asyncio.timeout_at(deadline):
+                await asyncio.shield(probe)
+        except TimeoutError:
+            return None
+    if probe.cancelled() or probe.exception() is not None:
+        return None
+    return probe.result()
+
+
+async def _unresolvable(
+    domain: str,
+    findings: list[Finding],
+    probe: asyncio.Future[DnsAnswer],
+    deadline: float,
+    record: str | None = None,
+) -> DomainReport:
+    """A lookup of the domain failed: DOMAIN_UNREACHABLE if the resolver works, else DNS_TEMPORARY_FAILURE.
+
+    NXDOMAIN, SERVFAIL or a timeout only say something about the domain when the same resolver
+    answers for the root zone; without a working resolver (no network, nothing listening, a stub
+    answering NXDOMAIN for everything) the check did not run, and the report says so instead of
+    giving a verdict.
+    """
+    answer = await _resolver_answer(probe, deadline)
+    if answer is not None and DnsClient.resolver_works(answer):
+        return _report_without_records(domain, findings, Problem("DOMAIN_UNREACHABLE", {"domain": domain}), record)
+    kind = answer.kind.value if answer is not None else DnsKind.TIMEOUT.value
+    # A resolver that denies the root denies everything: its "does not exist" is no finding about the domain.
+    findings = [finding for finding in findings if finding.code != "DOMAIN_NXDOMAIN"]
+    findings.append(Finding("DNS_RESOLVER_UNAVAILABLE", "ERROR", {"domain": domain, "kind": kind}))
+    return _report_without_records(domain, findings, Problem("DNS_TEMPORARY_FAILURE", {"domain": domain}), record)
+
+
+# -- the audit ------------------------------------------------------------------------------------------
 
 
 async def _mx_addresses(client: DnsClient, host: str) -> tuple[str, list[DnsAnswer]]:
@@ -441,140 +514,140 @@ async def _mx_addresses(client: DnsClient, host: str) -> tuple[str, list[DnsAnsw
     return host, [ipv4, await client.query(host, "AAAA")]
 
 
+async def _ready(value: SpfNode | None) -> SpfNode | None:
+    return value
+
+
+async def _no_result() -> SpfResult | None:
+    return None
+
+
 async def audit_domain(
     domain: str,
     *,
     dns: DnsClient,
-    platform_include: str = DEFAULT_PLATFORM_INCLUDE,
+    platform_include: str,
     sender_ips: Sequence[str] = (),
     own_smtp_server: bool = False,
     timeout: float = 5.0,
 ) -> DomainReport:
     """Audit a sending domain: SPF (tree, limits, platform authorization), MX, DMARC; bounded by ``timeout``.
 
-    The platform is authorized when an evaluation in check_host() order reaches
-    ``include:<platform_include>`` (through includes/redirects, within the limits) with a ``+``
-    qualifier, or — when ``sender_ips`` is given — when check_host() passes for every IP.
-    A domain that does not resolve (NXDOMAIN, SERVFAIL, timeout) gets DOMAIN_UNREACHABLE only.
+    The verdict comes from check_host(): for every IP of ``sender_ips`` when given (all must
+    pass), otherwise for a sender that only ``include:<platform_include>`` authorizes
+    (:class:`~domaincheck.spf_eval.SpfAssumption`). The tree, limits and findings explain it.
+    A domain that does not resolve (NXDOMAIN, SERVFAIL, timeout) gets DOMAIN_UNREACHABLE only, or
+    DNS_TEMPORARY_FAILURE only when the resolver itself does not work (it fails for the root too).
     With ``own_smtp_server`` the SPF problems are not reported (the platform does not send).
     A name that is no valid multi-label domain (``a..b``, a label over 63 or a name over 253 octets)
     raises ``InvalidDomainName`` before any query; U-labels are checked as their A-labels.
     """
     domain = canonical_domain(domain, multi_label=True)
-    platform = _norm(platform_include)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = asyncio.get_running_loop().time() + timeout
+    # Asked with the first lookups, so a failed lookup of the domain needs no second wait to tell
+    # a dead resolver from a dead domain (cached: one query per TTL for a shared client).
+    probe = asyncio.ensure_future(dns.probe_resolver())
+    try:
+        return await _audit(domain, dns, _norm(platform_include), sender_ips, own_smtp_server, timeout, deadline, probe)
+    finally:
+        probe.cancel()
+
+
+async def _audit(
+    domain: str,
+    dns: DnsClient,
+    platform: str,
+    sender_ips: Sequence[str],
+    own_smtp_server: bool,
+    timeout: float,
+    deadline: float,
+    probe: asyncio.Future[DnsAnswer],
+) -> DomainReport:
     try:
         async with asyncio.timeout_at(deadline):
             txt, mx, dmarc = await dns.query_many([(domain, "TXT"), (domain, "MX"), (f"_dmarc.{domain}", "TXT")])
     except TimeoutError:
-        return _unreachable(domain, [Finding("AUDIT_TIMEOUT", "ERROR", {"seconds": timeout})])
+        return await _unresolvable(domain, [Finding("AUDIT_TIMEOUT", "ERROR", {"seconds": timeout})], probe, deadline)
     for answer in (txt, mx):
         if answer.kind is DnsKind.NXDOMAIN:
-            return _unreachable(domain, [Finding("DOMAIN_NXDOMAIN", "ERROR", {"domain": domain})])
+            missing = Finding("DOMAIN_NXDOMAIN", "ERROR", {"domain": domain})
+            return await _unresolvable(domain, [missing], probe, deadline)
         if answer.is_temporary_error:
-            return _unreachable(domain, [_temperror_finding(answer)])
+            return await _unresolvable(domain, [_temperror_finding(answer)], probe, deadline)
 
-    findings: list[Finding] = []
-    problems: list[Problem] = []
     records = select_spf_records(txt.texts()) if txt.kind is DnsKind.ANSWER else []
     record = records[0] if len(records) == 1 else None
+    mx_result = _mx_findings(domain, mx)
+    dmarc_record, dmarc_findings = _dmarc_findings(domain, dmarc)
+    findings = [*mx_result.findings, *dmarc_findings]
 
-    exchanges = sorted(mx.mx_hosts(), key=lambda pair: pair[0])
-    null_mx = bool(exchanges) and all(host == "" for _, host in exchanges)
-    mx_hosts = tuple(host for _, host in exchanges if host)
-    if null_mx:
-        findings.append(Finding("MX_NULL", "WARNING", {"domain": domain}))
-    elif not mx_hosts:
-        findings.append(Finding("MX_MISSING", "ERROR", {"domain": domain}))
-
-    dmarc_records = [t.decode("latin-1") for t in dmarc.texts() if t[:8].lower() == b"v=dmarc1"]
-    dmarc_record = dmarc_records[0] if dmarc_records else None
-    if dmarc.is_temporary_error:
-        findings.append(_temperror_finding(dmarc))
-    elif dmarc_record is not None:
-        findings.append(Finding("DMARC_PRESENT", "INFO", {"record": dmarc_record}))
-    else:
-        findings.append(Finding("DMARC_MISSING", "WARNING", {"domain": domain}))
-
-    walker = _TreeWalker(dns)
     tree_job: Awaitable[SpfNode | None]
     if record is not None:
-        tree_job = walker.record_node(domain, None, None, (_norm(domain),), record)
+        tree_job = _TreeWalker(dns).record_node(domain, None, None, (_norm(domain),), record)
     elif len(records) > 1:
         tree_job = _ready(SpfNode(domain, None, None, 0, error="multiple-records", record_count=len(records)))
     else:
         tree_job = _ready(None)
-    ip_checks = [check_host(ip, domain, f"postmaster@{domain}", domain, dns=dns) for ip in sender_ips]
+    sender = f"postmaster@{domain}"
+    # The tree walk has every lookup in flight already, so the evaluator's own prefetch would only add tasks.
+    platform_job = (
+        _no_result()
+        if sender_ips
+        else check_host(
+            _ASSUMED_SENDER_IP,
+            domain,
+            sender,
+            domain,
+            dns=dns,
+            prefetch=False,
+            assume=SpfAssumption(frozenset({platform})),
+        )
+    )
+    ip_checks = [check_host(ip, domain, sender, domain, dns=dns, prefetch=False) for ip in sender_ips]
     try:
         async with asyncio.timeout_at(deadline):
-            tree, platform_tree, host_answers, ip_results = await asyncio.gather(
+            tree, platform_tree, host_answers, platform_result, ip_results = await asyncio.gather(
                 tree_job,
                 _TreeWalker(dns).walk(platform, None, None, (platform,)),
-                asyncio.gather(*(_mx_addresses(dns, host) for host in mx_hosts)),
+                asyncio.gather(*(_mx_addresses(dns, host) for host in mx_result.hosts)),
+                platform_job,
                 asyncio.gather(*ip_checks),
             )
     except TimeoutError:
         findings.append(Finding("AUDIT_TIMEOUT", "ERROR", {"seconds": timeout}))
-        return _unreachable(domain, findings, record)
+        return await _unresolvable(domain, findings, probe, deadline, record)
 
-    for host, answers in host_answers:
-        if any(a.is_temporary_error for a in answers):
-            findings.extend(_temperror_finding(a) for a in answers if a.is_temporary_error)
-        elif not any(a.kind is DnsKind.ANSWER for a in answers):
-            findings.append(Finding("MX_HOST_WITHOUT_ADDRESS", "WARNING", {"host": host}))
-
+    findings.extend(_mx_host_findings(host_answers))
     lookup_count = tree.total_lookups if tree is not None else 0
-    void_count = 0
+    void_count = _void_count(tree) if tree is not None else 0
     if tree is not None:
-        findings.extend(_tree_findings(tree))
-        void_count = sum(len(node.void_terms) + (1 if node.void else 0) for _, node in tree.walk())
-        if record is not None and tree.parsed is not None:
-            findings.extend(_root_findings(record, tree.parsed))
-        if lookup_count > LOOKUP_LIMIT:
-            findings.append(Finding("SPF_TOO_MANY_LOOKUPS", "ERROR", {"count": lookup_count, "limit": LOOKUP_LIMIT}))
-        if void_count > VOID_LOOKUP_LIMIT:
-            findings.append(
-                Finding("SPF_TOO_MANY_VOID_LOOKUPS", "ERROR", {"count": void_count, "limit": VOID_LOOKUP_LIMIT})
-            )
+        findings.extend(_record_findings(tree, record))
+        findings.extend(_limit_findings(lookup_count, void_count))
 
-    verdict = _simulate(tree, _Simulation(platform)) if tree is not None else "none"
-    if sender_ips:
-        codes = {result.result for result in ip_results}
-        verdict = "temperror" if "temperror" in codes else ("pass" if codes == {"pass"} else "fail")
-    authorized = verdict == "pass"
+    verdict = _platform_verdict(platform_result, ip_results)
     if verdict == "temperror":
-        findings.append(Finding("SPF_TEMPERROR", "ERROR", {"detail": "temperror"}))
-        return _unreachable(domain, findings, record)
+        reasons = [r.reason for r in (platform_result, *ip_results) if r is not None and r.result == "temperror"]
+        findings.append(Finding("SPF_TEMPERROR", "ERROR", {"detail": reasons[0] if reasons else "temperror"}))
+        return await _unresolvable(domain, findings, probe, deadline, record)
 
-    if null_mx or not mx_hosts:
+    problems: list[Problem] = []
+    if mx_result.missing:
         problems.append(Problem("NO_MX_RECORDS", {"domain": domain}))
-
+    authorized = verdict == "pass"
     suggested: str | None = None
+    params = _evaluation_params(platform, platform_result)
     if own_smtp_server:
         findings.append(Finding("PLATFORM_INCLUDE_NOT_NEEDED", "INFO", {"include": platform}))
     elif authorized:
-        findings.append(Finding("PLATFORM_AUTHORIZED", "INFO", {"include": platform}))
+        findings.append(Finding("PLATFORM_AUTHORIZED", "INFO", params))
     else:
         if records:
-            findings.append(Finding("PLATFORM_NOT_AUTHORIZED", "ERROR", {"include": platform}))
+            findings.append(Finding("PLATFORM_NOT_AUTHORIZED", "ERROR", params))
             problems.append(Problem("SPF_NEEDS_UPDATE", {"domain": domain}))
         else:
             problems.append(Problem("NO_SPF_RECORD", {"domain": domain}))
         suggested = _suggest(records, platform)
-        try:
-            async with asyncio.timeout_at(deadline):
-                suggestion_tree = await _TreeWalker(dns).record_node(domain, None, None, (_norm(domain),), suggested)
-            suggestion_lookups = suggestion_tree.total_lookups
-        except TimeoutError:
-            suggestion_lookups = lookup_count + 1 + platform_tree.total_lookups
-        if suggestion_lookups > LOOKUP_LIMIT:
-            findings.append(
-                Finding(
-                    "SUGGESTION_EXCEEDS_LOOKUP_LIMIT", "WARNING", {"count": suggestion_lookups, "limit": LOOKUP_LIMIT}
-                )
-            )
-        findings.extend(_length_findings(suggested) if len(suggested) > SINGLE_STRING_LIMIT else [])
+        findings.extend(await _suggestion_findings(dns, domain, suggested, deadline, lookup_count, platform_tree))
 
     return DomainReport(
         domain,
@@ -582,7 +655,7 @@ async def audit_domain(
         tree,
         lookup_count,
         void_count,
-        mx_hosts,
+        mx_result.hosts,
         dmarc_record,
         tuple(findings),
         tuple(problems),
@@ -591,5 +664,20 @@ async def audit_domain(
     )
 
 
-async def _ready(value: SpfNode | None) -> SpfNode | None:
-    return value
+async def _suggestion_findings(
+    dns: DnsClient, domain: str, suggested: str, deadline: float, lookup_count: int, platform_tree: SpfNode
+) -> list[Finding]:
+    """The suggested record walked like a real one: over the lookup limit, or too long for one string."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            suggestion_tree = await _TreeWalker(dns).record_node(domain, None, None, (_norm(domain),), suggested)
+        suggestion_lookups = suggestion_tree.total_lookups
+    except TimeoutError:
+        suggestion_lookups = lookup_count + 1 + platform_tree.total_lookups
+    findings: list[Finding] = []
+    if suggestion_lookups > LOOKUP_LIMIT:
+        findings.append(
+            Finding("SUGGESTION_EXCEEDS_LOOKUP_LIMIT", "WARNING", {"count": suggestion_lookups, "limit": LOOKUP_LIMIT})
+        )
+    findings.extend(_length_findings(suggested) if len(suggested) > SINGLE_STRING_LIMIT else [])
+    return findings

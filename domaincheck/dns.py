@@ -367,6 +367,24 @@ class DnsClient:
         wire = _wire_name(name)
         if wire is None:
             return DnsAnswer(name, qtype, DnsKind.NXDOMAIN, error="invalid domain name")
+        return await self._query_wire(wire, qtype, name)
+
+    async def probe_resolver(self) -> DnsAnswer:
+        """The SOA of the root zone, which every working resolver can answer.
+
+        It tells a failed or lying resolver from a verdict about a domain: NXDOMAIN, SERVFAIL or a
+        timeout for the root means the nameservers themselves are unusable (no network, no
+        upstream, a stub that answers NXDOMAIN for everything). Cached like any answer, so a
+        shared client asks once per TTL.
+        """
+        return await self._query_wire(b"\x00", RdataType.SOA, ".")
+
+    @staticmethod
+    def resolver_works(probe: DnsAnswer) -> bool:
+        """True when a :meth:`probe_resolver` answer shows a working resolver (the root exists)."""
+        return probe.kind in (DnsKind.ANSWER, DnsKind.NODATA)
+
+    async def _query_wire(self, wire: bytes, qtype: RdataType, name: str) -> DnsAnswer:
         key = (wire.lower(), int(qtype))
         entry = self._cache.get(key)
         if entry is not None:

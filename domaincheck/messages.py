@@ -9,8 +9,9 @@ __all__ = ["LANGUAGES", "MESSAGES", "PROBLEM_CODES", "message"]
 LANGUAGES = ("de", "en")
 DEFAULT_LANGUAGE = "de"
 
-# Product verdicts: exactly these four codes appear in DomainReport.problems.
-PROBLEM_CODES = ("DOMAIN_UNREACHABLE", "NO_MX_RECORDS", "SPF_NEEDS_UPDATE", "NO_SPF_RECORD")
+# What DomainReport.problems may hold: the four verdicts, and DNS_TEMPORARY_FAILURE, which is none
+# (the resolver did not work, so nothing is known about the domain).
+PROBLEM_CODES = ("DOMAIN_UNREACHABLE", "NO_MX_RECORDS", "SPF_NEEDS_UPDATE", "NO_SPF_RECORD", "DNS_TEMPORARY_FAILURE")
 
 MESSAGES: Mapping[str, Mapping[str, str]] = {
     # -- problems -------------------------------------------------------------------------------
@@ -30,6 +31,10 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
     "NO_SPF_RECORD": {
         "de": "Für die Domain {domain} ist kein SPF-Eintrag hinterlegt.",
         "en": "The domain {domain} has no SPF record.",
+    },
+    "DNS_TEMPORARY_FAILURE": {
+        "de": "Der DNS-Server war nicht erreichbar; bitte später erneut prüfen.",
+        "en": "The DNS server could not be reached; please check again later.",
     },
     # -- findings: SPF ----------------------------------------------------------------------------
     "SPF_TOO_MANY_LOOKUPS": {
@@ -140,6 +145,12 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
     "DNS_TEMPERROR": {
         "de": "Die DNS-Abfrage {rdtype} {name} ist vorübergehend fehlgeschlagen ({kind}).",
         "en": "The DNS lookup {rdtype} {name} failed temporarily ({kind}).",
+    },
+    "DNS_RESOLVER_UNAVAILABLE": {
+        "de": "Der DNS-Server gibt auch für die Root-Zone keine gültige Antwort ({kind}); über die Domain "
+        "{domain} sagt das nichts aus.",
+        "en": "The DNS server gives no valid answer for the root zone either ({kind}); this says nothing "
+        "about the domain {domain}.",
     },
     "DOMAIN_NXDOMAIN": {
         "de": "Die Domain {domain} existiert nicht.",

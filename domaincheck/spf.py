@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from domaincheck.spf_eval import (
     DEFAULT_EXPLANATION,
+    SpfAssumption,
     SpfLimits,
     SpfResult,
     SpfResultCode,
@@ -25,6 +26,7 @@ __all__ = [
     "DEFAULT_EXPLANATION",
     "Mechanism",
     "Modifier",
+    "SpfAssumption",
     "SpfLimits",
     "SpfRecord",
     "SpfResult",

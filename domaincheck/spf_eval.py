@@ -22,6 +22,7 @@ from domaincheck.spf_parse import Mechanism, Modifier, SpfRecord, parse_record, 
 
 __all__ = [
     "DEFAULT_EXPLANATION",
+    "SpfAssumption",
     "SpfLimits",
     "SpfResult",
     "SpfResultCode",
@@ -48,6 +49,24 @@ class SpfLimits:
 
 
 DEFAULT_LIMITS = SpfLimits()
+
+
+@dataclass(frozen=True, slots=True)
+class SpfAssumption:
+    """A hypothetical sender for the question "would this domain authorize mail sent through X?".
+
+    Under it, ``include:`` and ``redirect=`` targets in ``authorized_domains`` (lower case, no
+    final dot) count as pass without being evaluated, ``all`` matches as usual, and every other
+    mechanism is evaluated in full (lookups, limits, void lookups, temperrors) but never matches:
+    the sender is one that only those domains authorize. This is how the domain audit asks the
+    one evaluator instead of re-implementing the RFC's evaluation order and limits.
+    """
+
+    authorized_domains: frozenset[str]
+
+    def authorizes(self, domain: str) -> bool:
+        """True when ``domain`` is one of the assumed-authorizing include/redirect targets."""
+        return domain.lower().rstrip(".") in self.authorized_domains
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +156,10 @@ class _Checker:
         limits: SpfLimits,
         default_explanation: str,
         prefetch: bool = True,
+        assume: SpfAssumption | None = None,
     ) -> None:
         self.dns = client
+        self.assume = assume
         self.prefetch_enabled = prefetch
         self.ip = ip
         self.address_type = "A" if ip.version == 4 else "AAAA"
@@ -223,11 +244,15 @@ class _Checker:
         for mechanism in record.mechanisms:
             if await self.matches(mechanism, ctx):
                 result = QUALIFIER_RESULT[mechanism.qualifier]
-                explanation = await self.explain(record, ctx) if result == "fail" and explain else None
+                # A hypothetical sender gets no explanation: nobody would read it.
+                wanted = result == "fail" and explain and self.assume is None
+                explanation = await self.explain(record, ctx) if wanted else None
                 return _Outcome(result, domain, mechanism.text, explanation)
         if record.redirect is not None:
             self.count_lookup(record.redirect.text)
             target = await expand(record.redirect.pieces, ctx)
+            if self.assume is not None and self.assume.authorizes(target):
+                return _Outcome("pass", target, record.redirect.text)
             outcome = await self.check(target, explain=explain)
             if outcome.result == "none":
                 raise _PermError(f"redirect target {target} has no SPF record", record.redirect.text)
@@ -237,6 +262,14 @@ class _Checker:
     # -- mechanisms ------------------------------------------------------------------------------
 
     async def matches(self, mechanism: Mechanism, ctx: MacroContext) -> bool:
+        matched = await self.evaluate(mechanism, ctx)
+        if self.assume is not None and mechanism.name not in ("all", "include"):
+            # The assumed sender is authorized by the assumed domains only; the DNS work above
+            # still ran, so limits, void lookups and temperrors count exactly as for a real sender.
+            return False
+        return matched
+
+    async def evaluate(self, mechanism: Mechanism, ctx: MacroContext) -> bool:
         name = mechanism.name
         if name == "all":
             return True
@@ -246,6 +279,8 @@ class _Checker:
         self.count_lookup(mechanism.text)
         target = ctx.domain if mechanism.pieces is None else await expand(mechanism.pieces, ctx)
         if name == "include":
+            if self.assume is not None and self.assume.authorizes(target):
+                return True
             outcome = await self.check(target, explain=False)
             if outcome.result == "none":
                 raise _PermError(f"included domain {target} has no SPF record", mechanism.text)
@@ -434,6 +469,7 @@ async def check_host(
     limits: SpfLimits = DEFAULT_LIMITS,
     timestamp: int | None = None,
     prefetch: bool = True,
+    assume: SpfAssumption | None = None,
 ) -> SpfResult:
     """Evaluate SPF for ``ip`` against ``domain`` (RFC 7208 section 4) and return the result.
 
@@ -442,13 +478,15 @@ async def check_host(
     the whole call with ``asyncio.timeout`` — cancellation stops every lookup it started.
     ``prefetch`` starts the lookups of later terms concurrently (within the lookup limit): fewer
     round trips, but queries for terms after the deciding one are sent as well.
+    ``assume`` asks about a hypothetical sender instead of ``ip`` (see :class:`SpfAssumption`);
+    ``ip`` then only feeds macros and the address type of lookups.
     """
     address = _parse_ip(ip)
     full_sender, local, sender_domain = split_sender(sender, helo)
     if not _is_checkable_domain(domain):
         return SpfResult("none", domain, reason=f"{domain!r} is not a valid domain name")
     ctx = MacroContext(address, full_sender, local, sender_domain, domain, helo, receiver, timestamp)
-    return await _Checker(dns, address, ctx, limits, default_explanation, prefetch).run(domain)
+    return await _Checker(dns, address, ctx, limits, default_explanation, prefetch, assume).run(domain)
 
 
 async def check_sender(

@@ -37,6 +37,8 @@ __all__ = [
 
 # A whole check may overrun DNS_TIMEOUT by this much (scheduling, the last answer in flight).
 _TIMEOUT_MARGIN = 0.5
+# The problem code of a check that could not run (the resolver failed): no verdict about the domain.
+_DID_NOT_RUN = "DNS_TEMPORARY_FAILURE"
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,11 @@ class SpfReportView:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def failed_to_run(self) -> bool:
+        """True when the DNS resolver did not work: the report is no verdict about the domain."""
+        return any(problem.code == _DID_NOT_RUN for problem in self.problems)
 
     def to_json(self) -> dict[str, Any]:
         """The form stored in `mail_account.spf_report`."""
@@ -163,7 +170,7 @@ class SpfChecker:
         self,
         dns: DnsClient,
         *,
-        platform_include: str = "_spf.aranes.de",
+        platform_include: str,
         sender_ips: Sequence[str] = (),
         timeout: float = 5.0,
         concurrency: int = 20,
@@ -208,13 +215,24 @@ def _domain_of(account: MailAccount) -> str:
 
 
 async def check_account(tenant_id: int, account_id: int, checker: SpfChecker) -> tuple[MailAccount, SpfReportView]:
-    """Check the account's domain and store the report on it; returns the updated account and the report."""
+    """Check the account's domain and store the report on it; returns the updated account and the report.
+
+    A check that could not run (DNS_TEMPORARY_FAILURE) is no verdict: an account with a stored
+    verdict keeps it (report and `spf_ok`), only `spf_checked_at` records the attempt; an account
+    without one stores the failed report with `spf_ok` unknown (NULL).
+    """
     account = await MailAccount.get_or_none(tenant_id=tenant_id, id=account_id)
     if account is None:
         raise NotFound("accountId")
     view = await checker.check_domain(_domain_of(account), own_smtp_server=has_own_smtp_server(account))
-    account.spf_report, account.spf_checked_at, account.spf_ok = view.to_json(), view.checked_at, view.ok
-    await account.save(update_fields=["spf_report", "spf_checked_at", "spf_ok"])
+    if view.failed_to_run and account.spf_ok is not None:
+        # The last verdict stays; only the attempt's time moves, so progress and re-checks count it.
+        account.spf_checked_at = view.checked_at
+        await account.save(update_fields=["spf_checked_at"])
+    else:
+        account.spf_report, account.spf_checked_at = view.to_json(), view.checked_at
+        account.spf_ok = None if view.failed_to_run else view.ok
+        await account.save(update_fields=["spf_report", "spf_checked_at", "spf_ok"])
     return account, view
 
 
@@ -292,9 +310,13 @@ async def _check_many(accounts: Sequence[MailAccount], checker: SpfChecker) -> N
     async def one(domain: str, own_server: bool, group: list[MailAccount]) -> None:
         async with limit:
             view = await checker.check_domain(domain, own_smtp_server=own_server)
-        await MailAccount.filter(id__in=[a.id for a in group]).update(
-            spf_report=view.to_json(), spf_checked_at=view.checked_at, spf_ok=view.ok
-        )
+        rows = MailAccount.filter(id__in=[a.id for a in group])
+        if not view.failed_to_run:
+            await rows.update(spf_report=view.to_json(), spf_checked_at=view.checked_at, spf_ok=view.ok)
+            return
+        # No verdict: accounts that have one keep it, the others show why there is none (unknown, not bad).
+        await rows.filter(spf_ok__isnull=False).update(spf_checked_at=view.checked_at)
+        await rows.filter(spf_ok__isnull=True).update(spf_report=view.to_json(), spf_checked_at=view.checked_at)
 
     await asyncio.gather(*(one(domain, own, group) for (domain, own), group in by_domain.items()))
 

@@ -26,6 +26,10 @@ class SpfProblemCode(Enum):
     NO_MX_RECORDS = "NO_MX_RECORDS"
     SPF_NEEDS_UPDATE = "SPF_NEEDS_UPDATE"
     NO_SPF_RECORD = "NO_SPF_RECORD"
+    DNS_TEMPORARY_FAILURE = strawberry.enum_value(
+        "DNS_TEMPORARY_FAILURE",
+        description="The DNS resolver did not work, so the check did not run: no verdict; accounts keep the last.",
+    )
 
 
 @strawberry.enum

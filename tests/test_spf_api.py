@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ from orm.models import MailAccount, Scope
 from resolvers.tokens import create_token
 from tests.conftest import Api
 from tests.documents import CREATE
-from tests.domaincheck.dns_server import LoopbackDnsServer
+from tests.domaincheck.dns_server import LoopbackDnsServer, Zone
 
 PLATFORM = {"_spf.aranes.de": [{"TXT": "v=spf1 ip4:192.0.2.0/24 -all"}]}
 
@@ -302,3 +303,39 @@ async def test_periodic_recheck_checks_stale_and_unchecked_accounts(
     assert (rows[never.id].spf_ok, rows[stale.id].spf_ok) == (True, False)
     assert rows[fresh.id].spf_checked_at == recently
     assert rows[fresh.id].spf_report is None
+
+
+DNS_DOWN_DE = "Der DNS-Server war nicht erreichbar; bitte später erneut prüfen."
+
+
+async def test_check_without_dns_keeps_the_last_verdict(db: str, settings: Settings) -> None:
+    """With no DNS server listening spfCheck answers DNS_TEMPORARY_FAILURE; the stored verdict stays as it was."""
+    # TTL 0: nothing is cached, so every check after the server stops really asks the network.
+    async with LoopbackDnsServer(Zone(ZONE, ttl=0), negative_ttl=0) as server:
+        app = build_app(replace(settings, dns_nameservers=(server.address,), dns_timeout=1.0), manage_database=False)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+            api = Api(http, (await create_token("acme", Scope.WRITE)).secret)
+            created = await api(CREATE, {"input": {"email": "vertrieb@gut.example", "senderName": "Vertrieb"}})
+            account_id = created["createAccount"]["account"]["id"]
+            good = (await api(SPF_CHECK, {"input": {"accountId": account_id}}))["spfCheck"]["report"]
+            assert good["ok"] is True
+            unchecked = await api(CREATE, {"input": {"email": "info@alt.example", "senderName": "Info"}})
+            await server.stop()
+
+            async with asyncio.timeout(10):  # DNS_TIMEOUT is 1 s; this only bounds a broken run
+                payload = (await api(SPF_CHECK, {"input": {"accountId": account_id}}))["spfCheck"]
+            assert payload["report"]["problems"] == [{"code": "DNS_TEMPORARY_FAILURE", "message": DNS_DOWN_DE}]
+            assert payload["account"]["spf"] == {"ok": True}
+            assert (await api(ACCOUNT_SPF, {"id": account_id}))["account"]["spf"] == good
+            row = await MailAccount.get(email_normalized="vertrieb@gut.example")
+            assert (row.spf_ok, row.spf_checked_at > datetime.fromisoformat(good["checkedAt"])) == (True, True)
+
+            summary = (await api(CHECK_ALL))["spfCheckAll"]["summary"]
+            assert (summary["total"], summary["checked"], summary["finished"]) == (2, 2, True)
+            assert (await api(ACCOUNT_SPF, {"id": account_id}))["account"]["spf"] == good
+            never_id = unchecked["createAccount"]["account"]["id"]
+            api.lang = "en"
+            stored = (await api(ACCOUNT_SPF, {"id": never_id}))["account"]["spf"]
+            assert [p["code"] for p in stored["problems"]] == ["DNS_TEMPORARY_FAILURE"]
+            assert stored["problems"][0]["message"] == "The DNS server could not be reached; please check again later."
+            assert (await MailAccount.get(email_normalized="info@alt.example")).spf_ok is None

@@ -3,11 +3,13 @@
 Zone data uses the ``zonedata`` format of the pyspf conformance YAML: a mapping from a name to a list
 of one-key mappings (``{"A": "192.0.2.1"}``, ``{"MX": [10, "mx.example.com"]}``, ``{"TXT": "v=spf1"}``,
 ``{"TXT": ["part1", "part2"]}``, ``{"SPF": ...}``, ``{"PTR": ...}``, ``{"CNAME": ...}``) or the bare
-words ``TIMEOUT`` (never answer) and ``SERVFAIL`` (answer SERVFAIL). Queries whose type appears before
-such a word are still answered, as in pyspf's runner. A missing name is NXDOMAIN, a listed name
-without the asked type is NODATA (both with an SOA for negative caching). SPF items are copied to TXT
-when a name has no TXT item at all. A CNAME is answered together with the target's records of the
-asked type, one level deep.
+words ``TIMEOUT`` (never answer), ``SERVFAIL`` and ``REFUSED`` (answer with that rcode) and ``NXDOMAIN``
+(claim the name does not exist, as a resolver without upstream may). Queries whose type appears
+before such a word are still answered, as in pyspf's runner. A missing name is NXDOMAIN, a listed
+name without the asked type is NODATA (both with an SOA for negative caching). SPF items are copied
+to TXT when a name has no TXT item at all. A CNAME is answered together with the target's records of
+the asked type, one level deep. The server is authoritative for the root: unless the zone lists
+``"."``, the root's SOA is answered, as every working resolver does.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ StartServer = Callable[..., Awaitable[tuple["LoopbackDnsServer", "DnsClient"]]]
 
 IN = dns.rdataclass.IN
 RdataType = dns.rdatatype.RdataType
-_CONTROL_WORDS = ("TIMEOUT", "SERVFAIL")
+_CONTROL_WORDS = ("TIMEOUT", "SERVFAIL", "REFUSED", "NXDOMAIN")
+_CONTROL_RCODES = {"SERVFAIL": dns.rcode.SERVFAIL, "REFUSED": dns.rcode.REFUSED, "NXDOMAIN": dns.rcode.NXDOMAIN}
 
 
 def _name(text: str) -> dns.name.Name:
@@ -129,6 +132,10 @@ class Zone:
         self._items.setdefault(_name(name), []).extend(parsed)
         self._replies.clear()
 
+    def lists(self, qname: dns.name.Name) -> bool:
+        """True when the zone data has items for ``qname``."""
+        return qname in self._items
+
     def lookup(self, qname: dns.name.Name, qtype: int) -> Reply:
         """The reply for one question (memoized)."""
         key = (qname, qtype)
@@ -147,7 +154,9 @@ class Zone:
             if rtype in _CONTROL_WORDS:
                 if matched:
                     break
-                return DROP if rtype == "TIMEOUT" else Reply(dns.rcode.SERVFAIL)
+                if rtype == "TIMEOUT":
+                    return DROP
+                return Reply(_CONTROL_RCODES[rtype], negative=rtype == "NXDOMAIN")
             if rtype == type_text:
                 matched.append(_rdata(rtype, value))
         if matched:
@@ -327,7 +336,11 @@ class LoopbackDnsServer:
         question = query.question[0]
         if self.count_questions:
             self.stats.questions[(question.name.to_text().lower(), dns.rdatatype.to_text(question.rdtype))] += 1
-        reply = self.zone.lookup(question.name, question.rdtype)
+        if question.name == dns.name.root and not self.zone.lists(dns.name.root):
+            is_soa = question.rdtype == RdataType.SOA
+            reply = Reply(dns.rcode.NOERROR, (self._soa,) if is_soa else (), negative=not is_soa)
+        else:
+            reply = self.zone.lookup(question.name, question.rdtype)
         if reply is DROP:
             self.stats.dropped += 1
             return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import time
 from typing import Any
 
@@ -9,8 +11,11 @@ import pytest
 from dns_server import StartServer
 
 from domaincheck.audit import DomainReport, audit_domain
+from domaincheck.dns import DnsClient
+from domaincheck.spf import check_host
 
-PLATFORM = {"_spf.aranes.de": [{"TXT": "v=spf1 ip4:203.0.113.0/24 -all"}]}
+PLATFORM_INCLUDE = "_spf.aranes.de"
+PLATFORM = {PLATFORM_INCLUDE: [{"TXT": "v=spf1 ip4:203.0.113.0/24 -all"}]}
 MX = [{"MX": [10, "mx.example.com"]}]
 MX_HOST = {"mx.example.com": [{"A": "192.0.2.25"}]}
 DMARC = {"_dmarc.example.com": [{"TXT": "v=DMARC1; p=none"}]}
@@ -31,7 +36,7 @@ def zone(record: str | list[str] | None, *, mx: bool = True, **extra: list[Any])
 async def audit(loopback_dns: StartServer, data: dict[str, list[Any]], **options: Any) -> DomainReport:
     """Start a server for the zone and audit example.com."""
     _, client = await loopback_dns(data)
-    return await audit_domain("example.com", dns=client, **options)
+    return await audit_domain("example.com", dns=client, **{"platform_include": PLATFORM_INCLUDE, **options})
 
 
 pytestmark = pytest.mark.asyncio
@@ -119,7 +124,7 @@ async def test_audit_timeout_is_unreachable_not_missing_record(loopback_dns: Sta
     """When the whole audit runs out of time the verdict is DOMAIN_UNREACHABLE, never NO_SPF_RECORD."""
     _, client = await loopback_dns({"example.com": ["TIMEOUT"]})
     started = time.perf_counter()
-    report = await audit_domain("example.com", dns=client, timeout=0.1)
+    report = await audit_domain("example.com", dns=client, platform_include=PLATFORM_INCLUDE, timeout=0.1)
     assert time.perf_counter() - started < 0.5
     assert report.problem_codes == ["DOMAIN_UNREACHABLE"]
     assert report.finding_codes == ["AUDIT_TIMEOUT"]
@@ -262,7 +267,7 @@ async def test_lookups_run_concurrently(loopback_dns: StartServer) -> None:
     extra = {f"s{i}_provider_example": [{"TXT": "v=spf1 -all"}] for i in range(5)}
     _, client = await loopback_dns(zone(f"v=spf1 {includes} include:_spf.aranes.de -all", **extra), delay=0.05)
     started = time.perf_counter()
-    report = await audit_domain("example.com", dns=client)
+    report = await audit_domain("example.com", dns=client, platform_include=PLATFORM_INCLUDE)
     assert report.ok
     assert time.perf_counter() - started < 0.3
 
@@ -286,3 +291,70 @@ async def test_to_dict_uses_camel_case_and_language(loopback_dns: StartServer) -
     } <= set(data)
     assert data["problems"] == [{"code": "NO_SPF_RECORD", "message": "The domain example.com has no SPF record."}]
     assert report.to_dict()["problems"][0]["message"] == "Für die Domain example.com ist kein SPF-Eintrag hinterlegt."
+
+
+DEAD_RESOLVERS = {
+    "nxdomain-for-everything": {".": ["NXDOMAIN"], "example.com": ["NXDOMAIN"]},
+    "refused": {".": ["REFUSED"], "example.com": ["REFUSED"]},
+    "servfail": {".": ["SERVFAIL"], "example.com": ["SERVFAIL"]},
+    "timeout": {".": ["TIMEOUT"], "example.com": ["TIMEOUT"]},
+}
+
+
+@pytest.mark.parametrize("name", list(DEAD_RESOLVERS))
+async def test_resolver_that_fails_for_the_root_too_gives_no_verdict(loopback_dns: StartServer, name: str) -> None:
+    """A resolver failing for the root zone as well (no upstream) is DNS_TEMPORARY_FAILURE, not a domain verdict."""
+    report = await audit(loopback_dns, {**PLATFORM, **DEAD_RESOLVERS[name]}, timeout=2.0)
+    assert report.problem_codes == ["DNS_TEMPORARY_FAILURE"]
+    assert report.problems[0].message() == "Der DNS-Server war nicht erreichbar; bitte später erneut prüfen."
+    assert report.problems[0].message("en") == "The DNS server could not be reached; please check again later."
+    assert "DNS_RESOLVER_UNAVAILABLE" in report.finding_codes
+    assert "DOMAIN_NXDOMAIN" not in report.finding_codes
+
+
+async def test_no_dns_server_listening_gives_no_verdict() -> None:
+    """With nothing listening at the nameserver's address the check reports DNS_TEMPORARY_FAILURE."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = DnsClient([("127.0.0.1", port)], timeout=0.2, lifetime=0.6)
+    async with asyncio.timeout(10):  # the audit's own bound is 2 s; this only keeps a broken run finite
+        report = await audit_domain("example.com", dns=client, platform_include=PLATFORM_INCLUDE, timeout=2.0)
+    assert report.problem_codes == ["DNS_TEMPORARY_FAILURE"]
+    assert report.record is None and report.tree is None
+
+
+@pytest.mark.parametrize("failure", ["REFUSED", "SERVFAIL", "TIMEOUT"])
+async def test_failure_of_one_domain_with_a_working_resolver_is_unreachable(
+    loopback_dns: StartServer, failure: str
+) -> None:
+    """A resolver that answers for the root but fails for the domain: the domain is unreachable (a verdict)."""
+    report = await audit(loopback_dns, {**PLATFORM, "example.com": [failure]}, timeout=2.0)
+    assert report.problem_codes == ["DOMAIN_UNREACHABLE"]
+
+
+PLATFORM_IP = "203.0.113.5"  # in the platform's ip4:203.0.113.0/24, in no customer record below
+VERDICT_RECORDS = {
+    "include": "v=spf1 mx include:_spf.aranes.de -all",
+    "missing": "v=spf1 mx -all",
+    "soft-include": "v=spf1 ~include:_spf.aranes.de -all",
+    "after-all": "v=spf1 -all include:_spf.aranes.de",
+    "redirect": "v=spf1 mx redirect=_spf.aranes.de",
+    "plus-all": "v=spf1 mx +all",
+    "exists-voids": "v=spf1 exists:x1.example.com exists:x2.example.com exists:x3.example.com "
+    "include:_spf.aranes.de -all",
+    "reseller": "v=spf1 include:spf.reseller.example -all",
+}
+
+
+@pytest.mark.parametrize("name", list(VERDICT_RECORDS))
+async def test_verdict_is_the_evaluators(loopback_dns: StartServer, name: str) -> None:
+    """The audit authorizes the platform exactly when check_host() passes for a platform relay address."""
+    data = zone(
+        VERDICT_RECORDS[name], spf_reseller_example=[{"TXT": "v=spf1 ip4:198.51.100.0/24 include:_spf.aranes.de ~all"}]
+    )
+    _, client = await loopback_dns(data)
+    report = await audit_domain("example.com", dns=client, platform_include=PLATFORM_INCLUDE)
+    result = await check_host(PLATFORM_IP, "example.com", "postmaster@example.com", "example.com", dns=client)
+    assert report.platform_authorized == (result.result == "pass")
+    assert report.ok == report.platform_authorized

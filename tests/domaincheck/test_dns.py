@@ -14,6 +14,7 @@ from dns_server import LoopbackDnsServer, StartServer
 from domaincheck.dns import DnsClient, DnsKind
 from domaincheck.dns_wire import parse_response
 
+
 # Tests that count the queries a server received: a retry timer far above any answer time on a loaded
 # machine, so a second transmission can only come from the behaviour under test, never from slowness.
 def patient_client(server: LoopbackDnsServer, clock: FakeClock | None = None) -> DnsClient:
@@ -232,3 +233,14 @@ async def test_burst_is_answered_without_retransmission(loopback_dns: StartServe
     assert all(a.kind is DnsKind.ANSWER for a in answers)
     assert client.stats.queries_sent == 200
     assert all(channel.closed for channels in client._channels.values() for channel in channels)
+
+
+async def test_resolver_probe_tells_a_working_resolver_from_a_lying_one(loopback_dns: StartServer) -> None:
+    """The root's SOA is answered by a working resolver; NXDOMAIN or REFUSED for the root marks a broken one."""
+    _, working = await loopback_dns({})
+    probe = await working.probe_resolver()
+    assert (probe.kind, DnsClient.resolver_works(probe)) == (DnsKind.ANSWER, True)
+    for failure, kind in (("NXDOMAIN", DnsKind.NXDOMAIN), ("REFUSED", DnsKind.SERVFAIL)):
+        _, broken = await loopback_dns({".": [failure]})
+        probe = await broken.probe_resolver()
+        assert (probe.kind, DnsClient.resolver_works(probe)) == (kind, False)

@@ -8,7 +8,7 @@ import time
 import pytest
 from dns_server import StartServer
 
-from domaincheck.spf import check_host
+from domaincheck.spf import SpfAssumption, check_host
 
 pytestmark = pytest.mark.asyncio
 
@@ -102,3 +102,49 @@ async def test_dns_timeout_is_temperror(loopback_dns: StartServer) -> None:
     )
     result = await check_host("192.0.2.1", "example.com", "", "example.com", dns=client)
     assert result.result == "temperror"
+
+
+ASSUMED = SpfAssumption(frozenset({"_spf.platform.example"}))
+
+
+async def test_assumed_include_passes_without_being_evaluated(loopback_dns: StartServer) -> None:
+    """Under an assumption the assumed include passes at once: its own record is never asked for."""
+    server, client = await loopback_dns(
+        {
+            "example.com": [{"TXT": "v=spf1 include:_spf.platform.example -all"}],
+            "_spf.platform.example": [{"TXT": "v=spf1 -all"}],
+        }
+    )
+    result = await check_host("192.0.2.0", "example.com", "postmaster@example.com", dns=client, assume=ASSUMED)
+    assert (result.result, result.term, result.lookups) == ("pass", "include:_spf.platform.example", 1)
+    assert server.stats.questions[("_spf.platform.example.", "TXT")] == 0
+
+
+async def test_assumed_sender_matches_no_other_mechanism(loopback_dns: StartServer) -> None:
+    """A term that matches the IP does not match the assumed sender; its lookups still count."""
+    _, client = await loopback_dns(
+        {"example.com": [{"TXT": "v=spf1 ip4:192.0.2.0/24 a include:_spf.platform.example ~all"}, {"A": "192.0.2.0"}]}
+    )
+    real = await check_host("192.0.2.0", "example.com", "postmaster@example.com", dns=client)
+    assert (real.result, real.term) == ("pass", "ip4:192.0.2.0/24")
+    assumed = await check_host("192.0.2.0", "example.com", "postmaster@example.com", dns=client, assume=ASSUMED)
+    assert (assumed.result, assumed.term, assumed.lookups) == ("pass", "include:_spf.platform.example", 2)
+
+
+async def test_assumption_keeps_limits_and_qualifiers(loopback_dns: StartServer) -> None:
+    """The assumed include after the void-lookup limit, or behind ~, does not pass, as for a real sender."""
+    voids = " ".join(f"exists:v{i}.example.com" for i in range(3))
+    _, client = await loopback_dns(
+        {
+            "voids.example.com": [{"TXT": f"v=spf1 {voids} include:_spf.platform.example -all"}],
+            "soft.example.com": [{"TXT": "v=spf1 ~include:_spf.platform.example -all"}],
+            "redirected.example.com": [{"TXT": "v=spf1 redirect=_spf.platform.example"}],
+        }
+    )
+
+    async def assumed(domain: str) -> str:
+        return (await check_host("192.0.2.0", domain, f"postmaster@{domain}", dns=client, assume=ASSUMED)).result
+
+    assert await assumed("voids.example.com") == "permerror"
+    assert await assumed("soft.example.com") == "softfail"
+    assert await assumed("redirected.example.com") == "pass"
