@@ -18,6 +18,7 @@ from mailaccounts.settings import Settings
 from mailflow.listener import ListenerConfig, start_listener
 from mailflow.relay import SmtpRelay, parse_relay_url
 from resolvers.outbound import OutboundGuard, OutboundPolicy
+from resolvers.rate_limits import prune_counters
 from resolvers.sending import EnvelopeSender, Outbox
 from resolvers.sign_in import SignInLimits, UnlockMailer
 from resolvers.spf import SpfChecker, recheck_stale_accounts
@@ -33,6 +34,7 @@ __all__ = [
     "build_outbox",
     "build_sign_in_limits",
     "build_spf_checker",
+    "rate_counter_pruning",
     "smtp_listener",
 ]
 
@@ -95,6 +97,34 @@ async def spf_rechecks(settings: Settings, checker: SpfChecker) -> AsyncIterator
             await task
 
 
+# Every counter window is at most a day long (LOGIN_WINDOW ≤ 24 h, the API's is a minute): older rows are dead.
+RATE_COUNTER_MAX_AGE = 24 * 3600 + 60
+
+
+@asynccontextmanager
+async def rate_counter_pruning(interval: float = 600.0, max_age: float = RATE_COUNTER_MAX_AGE) -> AsyncIterator[None]:
+    """Delete ended rate-limit windows every `interval` seconds, so `rate_counter` does not grow without end.
+
+    Every instance prunes; the DELETE is idempotent, so N instances only repeat a cheap statement.
+    """
+
+    async def loop() -> None:
+        while True:
+            try:
+                await prune_counters(max_age)
+            except Exception:
+                log.exception("pruning rate counters failed")
+            await asyncio.sleep(interval)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def build_sign_in_limits(settings: Settings) -> SignInLimits:
     """LOGIN_MAX_FAILURES_PER_ADDRESS, LOGIN_MAX_FAILURES_PER_USER and LOGIN_WINDOW for the dashboard and the CLI."""
     return SignInLimits(
@@ -117,6 +147,7 @@ def build_dashboard_config(
     return DashboardConfig(
         secret_key=settings.secret_key,
         mailbox_domain=settings.mailbox_domain,
+        spf_include=settings.spf_include,
         outbox=outbox,
         session_max_age=settings.session_max_age,
         cookie_secure=settings.session_cookie_secure,
@@ -175,6 +206,7 @@ def build_app(
             if run_smtp_listener:
                 await stack.enter_async_context(smtp_listener(settings))
             await stack.enter_async_context(spf_rechecks(settings, spf_checker))
+            await stack.enter_async_context(rate_counter_pruning())
             stack.push_async_callback(spf_checker.close)
             yield
 

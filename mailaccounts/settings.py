@@ -298,7 +298,8 @@ class Settings:
         "GRAPHQL_MAX_NETWORK_FIELDS",
         3,
         "`3`",
-        "network-bound fields (`spfCheck`, …) one document may contain; they run concurrently",
+        "network-bound fields (`spfCheck`, `sendMessage`, …) one document may contain; adjacent checks and sends "
+        "run concurrently",
         _int(1, 100),
     )
     smtp_listen: tuple[str, int] = setting(

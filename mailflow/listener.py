@@ -8,13 +8,13 @@ import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from ipaddress import ip_address, ip_network
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from resolvers.mailboxes import MailboxDisabled, NotOurDomain, Recipient, RecipientCache, UnknownMailbox
 from resolvers.messages import DeliveryDeferred, DeliveryQueue
+from resolvers.rate_limits import client_network
 
 __all__ = [
     "ConnectionLimits",
@@ -57,22 +57,8 @@ class ListenerConfig:
 
 
 def client_key(peer: Any) -> str:
-    """What a connection counts against in the per-client limit: its IPv4 address, or its IPv6 /64.
-
-    An IPv4-mapped IPv6 peer (a dual-stack listener) counts as its IPv4 address. IPv6 counts per /64
-    because one end site holds a whole /64 and could otherwise open each connection from a new address.
-    """
-    host = str(peer[0] if isinstance(peer, tuple) and peer else peer)
-    try:
-        address = ip_address(host.split("%", 1)[0])  # an IPv6 zone id ("%eth0") is no part of the address
-    except ValueError:
-        return host
-    if address.version == 6:
-        mapped = address.ipv4_mapped
-        if mapped is not None:
-            return str(mapped)
-        return str(ip_network(f"{address}/64", strict=False))
-    return str(address)
+    """What a connection counts against in the per-client limit (see `client_network`)."""
+    return client_network(str(peer[0] if isinstance(peer, tuple) and peer else peer))
 
 
 class ConnectionLimits:

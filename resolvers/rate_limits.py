@@ -9,12 +9,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from ipaddress import ip_address, ip_network
 
 from tortoise import connections
 
 from orm.models import RateCounter
 
-__all__ = ["RateWindow", "counted", "prune_counters", "spend"]
+__all__ = ["RateWindow", "client_network", "counted", "prune_counters", "spend"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,25 @@ class RateWindow:
     @property
     def exceeded(self) -> bool:
         return self.points > self.limit
+
+
+def client_network(host: str) -> str:
+    """What a client counts as in a per-client limit: its IPv4 address, or its IPv6 /64.
+
+    An IPv4-mapped IPv6 address (a dual-stack listener) counts as its IPv4 address. IPv6 counts per /64
+    because one end site holds a whole /64 and could otherwise take each attempt from a new address.
+    Anything that is no address is returned as it is (cut to 100 characters).
+    """
+    try:
+        address = ip_address(host.split("%", 1)[0])  # an IPv6 zone id ("%eth0") is no part of the address
+    except ValueError:
+        return host[:100]
+    if address.version == 6:
+        mapped = address.ipv4_mapped
+        if mapped is not None:
+            return str(mapped)
+        return str(ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def _window_start(now: float, window: int) -> int:

@@ -20,7 +20,6 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, make_msgid
 from enum import StrEnum
-from ipaddress import IPv6Address, ip_address, ip_network
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
@@ -28,7 +27,7 @@ from orm.models import DashboardUser
 from resolvers import users
 from resolvers.accounts import normalize_address
 from resolvers.errors import AccountError, NotFound
-from resolvers.rate_limits import counted, spend
+from resolvers.rate_limits import client_network, counted, spend
 from resolvers.sending import Outbox, RelayRefused
 
 __all__ = [
@@ -97,16 +96,8 @@ class SignInAttempt:
 
 
 def address_key(host: str) -> str:
-    """The counter key of a client address; an IPv6 client counts by its /64, which one subscriber usually holds."""
-    try:
-        address = ip_address(host)
-    except ValueError:
-        return f"login-address:{host[:100]}"
-    if isinstance(address, IPv6Address):
-        if address.ipv4_mapped is not None:
-            return f"login-address:{address.ipv4_mapped}"
-        return f"login-address:{ip_network(f'{address}/64', strict=False)}"
-    return f"login-address:{address}"
+    """The counter key of a client address: an IPv6 client counts by its /64, which one subscriber usually holds."""
+    return f"login-address:{client_network(host)}"
 
 
 def _account_key(normalized_email: str) -> str:

@@ -15,6 +15,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLInt,
     GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLSchema,
@@ -39,6 +40,7 @@ from schema.errors import PublicError
 from schema.messages import DEFAULT_LANGUAGE, limit_message
 
 __all__ = [
+    "CACHED_DOCUMENT_CHARS",
     "CONCURRENT_FIELDS",
     "MAX_TOKENS",
     "NETWORK_BOUND_FIELDS",
@@ -90,13 +92,24 @@ class DocumentMeasure:
     page_objects: int = 0
 
 
+# Documents up to this length are cached: real clients send the same few, and 256 of them stay small. A
+# longer one (a 1 MB string literal passes the token limit) is parsed each time, never kept.
+CACHED_DOCUMENT_CHARS = 16_384
+
+
 @lru_cache(maxsize=256)
+def _parse_cached(query: str) -> DocumentNode:
+    return parse(query, max_tokens=MAX_TOKENS)
+
+
 def parse_document(query: str) -> DocumentNode:
-    """Parse with the token limit; the last documents are cached by their text (one parse per request).
+    """Parse with the token limit; the last short documents are cached by their text (one parse per request).
 
     Raises GraphQLError on a syntax error or too many tokens; errors are not cached.
     """
-    return parse(query, max_tokens=MAX_TOKENS)
+    if len(query) > CACHED_DOCUMENT_CHARS:
+        return parse(query, max_tokens=MAX_TOKENS)
+    return _parse_cached(query)
 
 
 def _definitions(document: DocumentNode) -> tuple[list[OperationDefinitionNode], dict[str, FragmentDefinitionNode]]:
@@ -196,10 +209,16 @@ class _MergedWalk:
             elif isinstance(argument.value, VariableNode):
                 name = argument.value.name.value
                 value = self.variables.get(name, variable_defaults.get(name, default))
-        if not isinstance(value, int) or isinstance(value, bool):
+        if value is None:
             return default
+        try:
+            # Coerced as execution will coerce it: a variable 100.0 is the Int 100 and runs a full page.
+            size = int(GraphQLInt.parse_value(value))
+        except (GraphQLError, TypeError, ValueError):
+            # Execution refuses it; until then it weighs a full page rather than nothing.
+            return MAX_PAGE_SIZE
         # Pages over the maximum are refused (BAD_USER_INPUT); they weigh no more than a full page.
-        return min(max(value, 0), MAX_PAGE_SIZE)
+        return min(max(size, 0), MAX_PAGE_SIZE)
 
     def walk(
         self,

@@ -36,13 +36,12 @@ class DashboardIdentity:
 
 @dataclass(frozen=True)
 class LoginResult:
-    """A sign-in: `identity` when it succeeded; `retry_after` seconds for THROTTLED; `unlock_mailed` for LOCKED
-    (an unlock link went or goes out now or went out before; False where no relay is configured)."""
+    """A sign-in: `identity` when it succeeded; `retry_after` seconds for THROTTLED. A front end answers
+    FAILED and LOCKED alike, so that the lock tells nobody whether the password was right."""
 
     status: SignInStatus
     identity: DashboardIdentity | None = None
     retry_after: float = 0.0
-    unlock_mailed: bool = False
 
 
 def _identity(user: users.DashboardUser) -> DashboardIdentity:
@@ -66,7 +65,7 @@ async def login_user(
         mailer.send_later(attempt.mail_unlock, base_url)
     if attempt.status is SignInStatus.SIGNED_IN and attempt.user is not None:
         return LoginResult(attempt.status, identity=_identity(attempt.user))
-    return LoginResult(attempt.status, retry_after=attempt.retry_after, unlock_mailed=mailer is not None)
+    return LoginResult(attempt.status, retry_after=attempt.retry_after)
 
 
 async def unlock_link_valid(token: str, secret_key: str, clock: Callable[[], float] = time.time) -> bool:

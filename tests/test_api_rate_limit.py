@@ -62,6 +62,11 @@ def test_cost_formula() -> None:
     assert points(NESTED_PAGES) == 1 + 101
     assert points("query P($n: Int) { accounts(first: $n) { totalCount } }", {"n": 100}) == 2
     assert points("query P($n: Int = 7) { accounts(first: $n) { totalCount } }") == 2
+    # Coerced as execution coerces it: 100.0 runs a page of 100; what execution refuses weighs a full page.
+    nested = "query P($n: Int) { accounts(first: $n) { edges { node { messages(first: $n) { totalCount } } } } }"
+    assert points(nested, {"n": 100.0}) == points(nested, {"n": 100}) == 1 + 101
+    assert points(nested, {"n": "lots"}) == 1 + 101
+    assert points(nested, {"n": None}) == points("{ accounts { edges { node { messages { totalCount } } } } }")
     assert (
         points(
             'mutation { a: spfCheck(input: {email: "x@y.example"}) { ok: __typename } b: spfCheckAll { __typename } }'

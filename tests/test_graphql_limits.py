@@ -21,7 +21,7 @@ from orm.models import Scope
 from resolvers.tokens import create_token
 from resolvers.users import create_user
 from schema import build_schema, schema
-from schema.limits import GraphQLLimits, measure_document
+from schema.limits import CACHED_DOCUMENT_CHARS, GraphQLLimits, _parse_cached, measure_document, parse_document
 from tests.conftest import Api
 from tests.dashboard.conftest import PASSWORD, sign_in
 from tests.domaincheck.dns_server import LoopbackDnsServer
@@ -305,3 +305,13 @@ def test_built_schemas_print_the_same() -> None:
     """build_schema makes independent schemas; each configuration prints the schema of `schema.graphql`."""
     production = build_schema(production=True, limits=GraphQLLimits(max_fields=10, max_network_fields=1))
     assert production.as_str() == schema.as_str() == build_schema().as_str()
+
+
+def test_only_short_documents_are_kept_in_the_parse_cache() -> None:
+    """A document over CACHED_DOCUMENT_CHARS (a 1 MB string literal passes the token limit) is parsed, never kept."""
+    _parse_cached.cache_clear()
+    short = "{ __typename }"
+    assert parse_document(short) is parse_document(short)
+    long = '{ spfCheckStatus(startedAt: "%s") { total } }' % ("x" * (CACHED_DOCUMENT_CHARS + 1))
+    parse_document(long)
+    assert _parse_cached.cache_info().currsize == 1

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
+from mailaccounts.app import rate_counter_pruning
 from resolvers.rate_limits import counted, prune_counters, spend
 
 
@@ -45,3 +47,17 @@ async def test_prune_deletes_old_windows_only(db: str) -> None:
     await spend("k", 1, limit=10, window=60, clock=clock)
     assert await prune_counters(600, clock=clock) == 1
     assert await counted("k", window=60, clock=clock) == 1
+
+
+async def test_the_service_prunes_ended_windows_in_the_background(db: str) -> None:
+    """rate_counter_pruning (in every serve lifespan) deletes windows older than a day and keeps current ones."""
+    day_old = FakeClock(time.time() - 2 * 24 * 3600)
+    await spend("api:old", 1, limit=10, window=60, clock=day_old)
+    await spend("api:new", 1, limit=10, window=60)
+    async with rate_counter_pruning(interval=0.05):
+        for _ in range(200):
+            if await counted("api:old", window=60, clock=day_old) == 0:
+                break
+            await asyncio.sleep(0.05)
+    assert await counted("api:old", window=60, clock=day_old) == 0
+    assert await counted("api:new", window=60) == 1

@@ -66,7 +66,6 @@ PAGE_SIZE = 20
 MESSAGE_PAGE_SIZE = 25
 MERGE_TARGETS_MAX = 100
 SESSION_COOKIE = "mailaccounts_session"
-DEFAULT_SPF_INCLUDE = "_spf.aranes.de"
 LOCAL_TIME = ZoneInfo("Europe/Berlin")
 _SLUG = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
@@ -213,6 +212,8 @@ class DashboardConfig:
 
     secret_key: str
     mailbox_domain: str
+    # SPF_INCLUDE: the include the fix instructions name, the same one the check looks for.
+    spf_include: str
     outbox: Outbox | None = None
     session_max_age: int = 8 * 3600
     cookie_secure: bool = False
@@ -225,6 +226,12 @@ class DashboardConfig:
 
 
 View = Callable[[Request, DashboardIdentity], Awaitable[Response]]
+
+# One answer for an unknown address, a wrong password and a locked account.
+SIGN_IN_FAILED = (
+    "E-Mail-Adresse oder Passwort ist falsch. Nach wiederholten Fehlversuchen wird der Zugang gesperrt; "
+    "den Link zum Entsperren senden wir dann an die E-Mail-Adresse des Zugangs."
+)
 Action = Callable[[Request, DashboardIdentity, FormData], Awaitable[Response]]
 
 
@@ -256,8 +263,7 @@ class Dashboard:
             "csrf_field": CSRF_FIELD,
             "csrf": csrf_token(request),
             "identity": None,
-            # The include the fix instructions name: SPF_INCLUDE, the same one the check looks for.
-            "spf_include": self.config.spf_checker.platform_include if self.config.spf_checker else DEFAULT_SPF_INCLUDE,
+            "spf_include": self.config.spf_include,
         }
         return self.templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
 
@@ -308,7 +314,7 @@ class Dashboard:
 
     async def posted_form(self, request: Request) -> FormData | Response:
         """The form of a POST from our own site carrying the session's CSRF token, or the 403 page."""
-        if is_cross_site(request):
+        if is_cross_site(request, self.config.public_url):
             return self.cross_site_refused(request)
         form = await request.form()
         submitted = form.get(CSRF_FIELD)
@@ -380,18 +386,10 @@ class Dashboard:
             response = self.render(request, "login.html", {**context, "error": error}, status_code=429)
             response.headers["Retry-After"] = str(max(1, math.ceil(result.retry_after)))
             return response
-        if result.status is SignInStatus.LOCKED:
-            error = (
-                "Ihr Zugang ist nach zu vielen fehlgeschlagenen Anmeldeversuchen gesperrt. Wir haben Ihnen einen "
-                "Link zum Entsperren an Ihre E-Mail-Adresse gesendet."
-                if result.unlock_mailed
-                else "Ihr Zugang ist nach zu vielen fehlgeschlagenen Anmeldeversuchen gesperrt. Bitte wenden Sie "
-                "sich an Ihren Administrator."
-            )
-            return self.render(request, "login.html", {**context, "error": error}, status_code=403)
         if result.identity is None:
-            error = "E-Mail-Adresse oder Passwort ist falsch."
-            return self.render(request, "login.html", {**context, "error": error}, status_code=401)
+            # A locked account answers exactly like a wrong password, whatever the password: otherwise the
+            # lock would tell a guesser when a guess is right. Its holder finds the unlock link in the mail.
+            return self.render(request, "login.html", {**context, "error": SIGN_IN_FAILED}, status_code=401)
         identity = result.identity
         # A fresh session on sign-in, so a token planted before cannot be carried over.
         self._sign_out(request)

@@ -100,13 +100,14 @@ def _origin_parts(origin: str) -> tuple[str, str, int] | None:
     return parts.scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[parts.scheme]
 
 
-def is_cross_site(request: Request) -> bool:
+def is_cross_site(request: Request, public_url: str | None = None) -> bool:
     """Whether a state-changing request was sent by another site, by its Fetch metadata or Origin header.
 
     `Sec-Fetch-Site` must be `same-origin` (or `none`); `same-site` counts as foreign too, since a sibling
-    subdomain is not this dashboard. An `Origin` must equal the request's own origin; `Origin: null`
-    (sandboxed frames, redirects) is foreign. When a request carries neither header (old browsers, curl),
-    the CSRF token alone decides, as OWASP recommends.
+    subdomain is not this dashboard. An `Origin` must equal the request's own origin, or the origin of
+    `public_url` (PUBLIC_URL, for a proxy that rewrites `Host`); `Origin: null` (sandboxed frames,
+    redirects) is foreign. When a request carries neither header (old browsers, curl), the CSRF token
+    alone decides, as OWASP recommends.
     """
     fetch_site = request.headers.get("sec-fetch-site")
     if fetch_site is not None and fetch_site.strip().lower() not in _OWN_FETCH_SITES:
@@ -114,8 +115,11 @@ def is_cross_site(request: Request) -> bool:
     origin = request.headers.get("origin")
     if origin is None:
         return False
-    own = _origin_parts(request_origin(request))
-    return own is None or _origin_parts(origin) != own
+    claimed = _origin_parts(origin)
+    public = urlsplit(public_url) if public_url else None
+    public_origin = _origin_parts(f"{public.scheme}://{public.netloc}") if public else None
+    own = {_origin_parts(request_origin(request)), public_origin} - {None}
+    return claimed is None or claimed not in own
 
 
 Network = IPv4Network | IPv6Network

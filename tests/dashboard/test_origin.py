@@ -118,3 +118,21 @@ async def test_forwarded_scheme_counts_only_from_a_trusted_proxy(
     assert (await _sign_in_behind_proxy(trusted, user)).status_code == 303
     untrusted = await _sign_in_behind_proxy(settings, user)
     assert untrusted.status_code == 403 and REFUSED_TEXT in untrusted.text
+
+
+async def test_public_url_is_an_own_origin_behind_a_host_rewriting_proxy(
+    db: str, settings: Settings, user: DashboardUser
+) -> None:
+    """Behind a proxy that rewrites Host, a browser's Origin is PUBLIC_URL's: with that setting it passes, without
+    it (and for any other origin) the POST is refused."""
+    for public_url, origin, status in [
+        ("https://crm.example.com/mail", "https://crm.example.com", 303),
+        (None, "https://crm.example.com", 403),
+        ("https://crm.example.com/mail", "https://evil.example", 403),
+    ]:
+        app = build_app(replace(settings, public_url=public_url), manage_database=False)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+            token = csrf_from((await http.get("/login")).text)
+            form = {"csrf_token": token, "email": user.email, "password": PASSWORD}
+            response = await http.post("/login", data=form, headers={"Origin": origin})
+            assert response.status_code == status, (public_url, origin)

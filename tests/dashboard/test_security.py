@@ -91,7 +91,9 @@ async def test_pages_send_security_headers_and_cookie_flags(browser: httpx.Async
 
 async def test_secure_cookie_when_configured(db: str, settings: Settings) -> None:
     """With SESSION_COOKIE_SECURE the session cookie gets the Secure flag."""
-    config = DashboardConfig(secret_key="s" * 40, mailbox_domain=MAILBOX_DOMAIN, cookie_secure=True)
+    config = DashboardConfig(
+        secret_key="s" * 40, mailbox_domain=MAILBOX_DOMAIN, spf_include="_spf.aranes.de", cookie_secure=True
+    )
     app = create_app(WebConfig(mailbox_domain=MAILBOX_DOMAIN, database_ping=ping_database, dashboard=config))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver") as http:
         response = await http.get("/login")
@@ -102,7 +104,11 @@ async def test_session_expires_after_max_age(db: str, user: DashboardUser) -> No
     """A sign-in older than SESSION_MAX_AGE leads back to the login with a German notice."""
     now = [1_000_000.0]
     config = DashboardConfig(
-        secret_key="s" * 40, mailbox_domain=MAILBOX_DOMAIN, session_max_age=600, clock=lambda: now[0]
+        secret_key="s" * 40,
+        mailbox_domain=MAILBOX_DOMAIN,
+        spf_include="_spf.aranes.de",
+        session_max_age=600,
+        clock=lambda: now[0],
     )
     app = create_app(WebConfig(mailbox_domain=MAILBOX_DOMAIN, database_ping=ping_database, dashboard=config))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
