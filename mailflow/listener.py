@@ -12,8 +12,8 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from resolvers.intake import DeliveryDeferred, DeliveryQueue
 from resolvers.mailboxes import MailboxDisabled, NotOurDomain, Recipient, RecipientCache, UnknownMailbox
-from resolvers.messages import DeliveryDeferred, DeliveryQueue
 from resolvers.rate_limits import client_network
 
 __all__ = [

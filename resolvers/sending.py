@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.parser import BytesHeaderParser
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, make_msgid
 from enum import StrEnum
@@ -19,8 +18,10 @@ from typing import Protocol
 from orm.models import MailAccount, Message, SmtpSecurity
 from resolvers.accounts import normalize_address
 from resolvers.errors import AccountError, AccountInactive, InvalidEmail, NotFound
+from resolvers.intake import store_sent_message
+from resolvers.mail_headers import raw_header
 from resolvers.mailboxes import outbound_address
-from resolvers.messages import get_message, message_raw, store_sent_message
+from resolvers.messages import get_message, message_raw
 from resolvers.outbound import OutboundGuard
 from resolvers.smtp_servers import SmtpServerUnreadable, decrypt_password, smtp_server_of
 
@@ -221,11 +222,8 @@ async def _reply_headers(tenant_id: int, draft: Draft) -> tuple[str, str] | None
 
 
 def _references_of(raw: bytes) -> list[str]:
-    try:
-        value = BytesHeaderParser().parsebytes(raw).get("References") or ""
-    except Exception:  # broken headers just mean no thread to continue
-        return []
-    return [ref for ref in str(value).split() if _MSG_ID.match(ref)][-20:]
+    """The stored message's last 20 well-formed References; broken headers just mean no thread to continue."""
+    return [ref for ref in raw_header(raw, "References").split() if _MSG_ID.match(ref)][-20:]
 
 
 def build_message(
