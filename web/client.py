@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 import strawberry
 from graphql import (
@@ -22,15 +23,34 @@ from graphql.language import Visitor
 
 from schema import Context, DashboardIdentity, Outbox, SpfChecker, schema
 
-__all__ = ["OPERATIONS_DIR", "OperationFailed", "Operations", "SchemaClient"]
+__all__ = ["OPERATIONS_DIR", "Operation", "OperationFailed", "Operations", "SchemaClient", "present"]
 
 log = logging.getLogger(__name__)
 
 OPERATIONS_DIR = Path(__file__).parent / "operations"
 
+DataT = TypeVar("DataT")
+ValueT = TypeVar("ValueT")
+
 
 class OperationFailed(Exception):
     """A document came back with top-level errors: a bug or a limit, never a user's mistake."""
+
+
+@dataclass(frozen=True)
+class Operation(Generic[DataT]):
+    """A named operation of web/operations/ and the type of its `data` (a TypedDict in web/results.py)."""
+
+    name: str
+    data: type[DataT]
+
+
+def present(value: ValueT | None, operation: Operation[Any]) -> ValueT:
+    """`value`, which the API promises once a payload has no userErrors; OperationFailed if it broke that promise."""
+    if value is None:
+        log.error("dashboard operation %s returned no result and no userErrors", operation.name)
+        raise OperationFailed(operation.name)
+    return value
 
 
 class _SpreadCollector(Visitor):
@@ -119,8 +139,11 @@ class SchemaClient:
         # The API's schema, so production flags and document limits hold here too.
         self.schema = graphql_schema or schema
 
-    async def run(self, identity: DashboardIdentity, name: str, variables: dict[str, Any] | None = None) -> Any:
-        """The `data` of operation `name`; OperationFailed when the schema answered with errors."""
+    async def run(
+        self, identity: DashboardIdentity, operation: Operation[DataT], variables: Mapping[str, object] | None = None
+    ) -> DataT:
+        """The `data` of `operation`; OperationFailed when the schema answered with errors."""
+        name = operation.name
         context = Context(
             principal=identity.principal,
             mailbox_domain=self.mailbox_domain,
@@ -130,11 +153,13 @@ class SchemaClient:
         )
         result = await self.schema.execute(
             self.operations.documents[name],
-            variable_values=variables or {},
+            variable_values=dict(variables or {}),
             context_value=context,
             operation_name=name,
         )
         if result.errors:
             log.error("dashboard operation %s failed: %s", name, "; ".join(e.message for e in result.errors))
             raise OperationFailed(name)
-        return result.data
+        # The one cast: the schema validated the document, and tests/dashboard/test_operation_results.py
+        # proves that each TypedDict in web/results.py mirrors its document's selection.
+        return cast(DataT, result.data)

@@ -1,0 +1,229 @@
+"""The account pages: the list, create, one account, the status toggle, delete and merge."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from schema import DashboardIdentity
+from web.client import present
+from web.formatting import from_slug, to_slug
+from web.forms import field_errors, local_path
+from web.results import (
+    ACCOUNT,
+    ACCOUNTS,
+    CREATE_ACCOUNT,
+    DELETE_ACCOUNT,
+    MERGE_ACCOUNTS,
+    MERGE_TARGETS,
+    SET_STATUS,
+    AccountDetail,
+)
+
+if TYPE_CHECKING:
+    from web.dashboard import Dashboard
+
+__all__ = ["MERGE_TARGETS_MAX", "PAGE_SIZE", "STATUS_FILTERS", "AccountViews"]
+
+PAGE_SIZE = 20
+MERGE_TARGETS_MAX = 100
+STATUS_FILTERS = {"": "Alle", "ACTIVE": "Aktiv", "INACTIVE": "Inaktiv"}
+
+
+class AccountViews:
+    """/mail-accounts and the pages and actions of one account."""
+
+    def __init__(self, dashboard: Dashboard) -> None:
+        self.dashboard = dashboard
+
+    async def account(self, identity: DashboardIdentity, slug: str) -> AccountDetail | None:
+        """The tenant's account behind a URL slug, or None."""
+        global_id = from_slug(slug)
+        if global_id is None:
+            return None
+        return (await self.dashboard.client.run(identity, ACCOUNT, {"id": global_id}))["account"]
+
+    async def home(self, request: Request) -> Response:
+        """GET /: the account list."""
+        return RedirectResponse("/mail-accounts", status_code=303)
+
+    async def accounts(self, request: Request, identity: DashboardIdentity) -> Response:
+        """GET /mail-accounts: search, status filter and pages of PAGE_SIZE."""
+        params = request.query_params
+        search = params.get("q", "").strip()[:200]
+        status = params.get("status", "")
+        status = status if status in STATUS_FILTERS else ""
+        after = params.get("after") or None
+        # The cursors of the pages before this one ("" is the first page): the API only pages forwards.
+        history = params.getlist("prev")[:1000] if after else []
+        variables = {"first": PAGE_SIZE, "after": after, "status": status or None, "search": search or None}
+        data = (await self.dashboard.client.run(identity, ACCOUNTS, variables))["accounts"]
+        filters = {"q": search, "status": status}
+        base_query = {key: value for key, value in filters.items() if value}
+
+        def page_link(cursor: str | None, previous: list[str]) -> str:
+            query: list[tuple[str, str]] = list(base_query.items())
+            if cursor:
+                query += [("after", cursor), *(("prev", p) for p in previous)]
+            return "/mail-accounts" + (f"?{urlencode(query)}" if query else "")
+
+        next_link = (
+            page_link(data["pageInfo"]["endCursor"], [*history, after or ""])
+            if data["pageInfo"]["hasNextPage"]
+            else None
+        )
+        previous_link = page_link(history[-1] or None, history[:-1]) if history else None
+        return self.dashboard.render(
+            request,
+            "accounts.html",
+            {
+                "identity": identity,
+                "accounts": [edge["node"] for edge in data["edges"]],
+                "total": data["totalCount"],
+                "search": search,
+                "status": status,
+                "status_filters": STATUS_FILTERS,
+                "filtered": bool(base_query),
+                "page": len(history) + 1,
+                "pages": max(1, math.ceil(data["totalCount"] / PAGE_SIZE)),
+                "next_link": next_link,
+                "previous_link": previous_link,
+                "here": str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
+            },
+        )
+
+    async def new_form(self, request: Request, identity: DashboardIdentity) -> Response:
+        """GET /mail-accounts/new."""
+        values = {"email": "", "senderName": "", "active": True}
+        return self.dashboard.render(
+            request, "account_new.html", {"identity": identity, "values": values, "errors": {}, "general": []}
+        )
+
+    async def create(self, request: Request, identity: DashboardIdentity, form: FormData) -> Response:
+        """POST /mail-accounts/new: errors are shown at their field; success leads to the account page."""
+        values = {
+            "email": str(form.get("email", "")),
+            "senderName": str(form.get("senderName", "")),
+            "active": form.get("active") == "on",
+        }
+        data = (await self.dashboard.client.run(identity, CREATE_ACCOUNT, {"input": values}))["createAccount"]
+        if data["userErrors"]:
+            errors, general = field_errors(data["userErrors"])
+            return self.dashboard.render(
+                request,
+                "account_new.html",
+                {"identity": identity, "values": values, "errors": errors, "general": general},
+                status_code=422,
+            )
+        self.dashboard.flash(request, "created")
+        created = present(data["account"], CREATE_ACCOUNT)
+        return RedirectResponse(f"/mail-accounts/{to_slug(created['id'])}", status_code=303)
+
+    async def detail(self, request: Request, identity: DashboardIdentity) -> Response:
+        """GET /mail-accounts/{slug}: addresses, forwarding instruction, actions, domain configuration."""
+        account = await self.account(identity, request.path_params["slug"])
+        if account is None:
+            return self.dashboard.not_found(request, identity)
+        return self.dashboard.render(request, "account.html", {"identity": identity, "account": account})
+
+    async def set_status(self, request: Request, identity: DashboardIdentity, form: FormData) -> Response:
+        """POST /mail-accounts/{slug}/status: the toggle of a row."""
+        global_id = from_slug(request.path_params["slug"])
+        status = str(form.get("status", ""))
+        back = local_path(str(form.get("next", "")), "/mail-accounts")
+        if global_id is None or status not in ("ACTIVE", "INACTIVE"):
+            return self.dashboard.not_found(request, identity)
+        variables = {"input": {"accountId": global_id, "status": status}}
+        data = (await self.dashboard.client.run(identity, SET_STATUS, variables))["setStatus"]
+        if data["userErrors"]:
+            self.dashboard.flash(request, "not_found")
+        else:
+            self.dashboard.flash(request, "activated" if status == "ACTIVE" else "deactivated")
+        return RedirectResponse(back, status_code=303)
+
+    async def delete_form(self, request: Request, identity: DashboardIdentity) -> Response:
+        """GET /mail-accounts/{slug}/delete: what is lost, and the field to type the address."""
+        account = await self.account(identity, request.path_params["slug"])
+        if account is None:
+            return self.dashboard.not_found(request, identity)
+        return self.dashboard.render(
+            request, "account_delete.html", {"identity": identity, "account": account, "error": None}
+        )
+
+    async def delete(self, request: Request, identity: DashboardIdentity, form: FormData) -> Response:
+        """POST /mail-accounts/{slug}/delete: only with the typed address."""
+        account = await self.account(identity, request.path_params["slug"])
+        if account is None:
+            return self.dashboard.not_found(request, identity)
+        confirm = str(form.get("confirm", ""))
+        variables = {"input": {"accountId": account["id"], "confirm": confirm}}
+        data = (await self.dashboard.client.run(identity, DELETE_ACCOUNT, variables))["deleteAccount"]
+        if data["userErrors"]:
+            errors, general = field_errors(data["userErrors"])
+            error = errors.get("confirm") or " ".join(general) or next(iter(errors.values()), "")
+            return self.dashboard.render(
+                request,
+                "account_delete.html",
+                {"identity": identity, "account": account, "error": error},
+                status_code=422,
+            )
+        self.dashboard.flash(request, "deleted", count=present(data["deletedMessageCount"], DELETE_ACCOUNT))
+        return RedirectResponse("/mail-accounts", status_code=303)
+
+    async def _merge_page(
+        self,
+        request: Request,
+        identity: DashboardIdentity,
+        account: AccountDetail,
+        values: dict[str, str],
+        errors: dict[str, str],
+        status_code: int = 200,
+    ) -> Response:
+        data = (await self.dashboard.client.run(identity, MERGE_TARGETS, {"first": MERGE_TARGETS_MAX}))["accounts"]
+        targets = [edge["node"] for edge in data["edges"] if edge["node"]["id"] != account["id"]]
+        return self.dashboard.render(
+            request,
+            "account_merge.html",
+            {
+                "identity": identity,
+                "account": account,
+                "targets": targets,
+                "more_targets": data["totalCount"] > MERGE_TARGETS_MAX,
+                "values": values,
+                "errors": errors,
+            },
+            status_code=status_code,
+        )
+
+    async def merge_form(self, request: Request, identity: DashboardIdentity) -> Response:
+        """GET /mail-accounts/{slug}/merge: choose the target, see what moves, confirm."""
+        account = await self.account(identity, request.path_params["slug"])
+        if account is None:
+            return self.dashboard.not_found(request, identity)
+        values = {"targetId": request.query_params.get("targetId", ""), "confirm": ""}
+        return await self._merge_page(request, identity, account, values, {})
+
+    async def merge(self, request: Request, identity: DashboardIdentity, form: FormData) -> Response:
+        """POST /mail-accounts/{slug}/merge: moves the messages into the target and deletes this account."""
+        account = await self.account(identity, request.path_params["slug"])
+        if account is None:
+            return self.dashboard.not_found(request, identity)
+        values = {"targetId": str(form.get("targetId", "")), "confirm": str(form.get("confirm", ""))}
+        if not values["targetId"]:
+            errors = {"targetId": "Bitte wählen Sie den Mail-Account, in den die Nachrichten verschoben werden."}
+            return await self._merge_page(request, identity, account, values, errors, status_code=422)
+        variables = {"input": {"sourceId": account["id"], "targetId": values["targetId"], "confirm": values["confirm"]}}
+        data = (await self.dashboard.client.run(identity, MERGE_ACCOUNTS, variables))["mergeAccounts"]
+        if data["userErrors"]:
+            errors, general = field_errors(data["userErrors"])
+            if general:
+                errors.setdefault("confirm", " ".join(general))
+            return await self._merge_page(request, identity, account, values, errors, status_code=422)
+        self.dashboard.flash(request, "merged", count=present(data["movedMessageCount"], MERGE_ACCOUNTS))
+        target = present(data["account"], MERGE_ACCOUNTS)
+        return RedirectResponse(f"/mail-accounts/{to_slug(target['id'])}", status_code=303)
