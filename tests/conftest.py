@@ -6,9 +6,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -20,8 +18,9 @@ from mailaccounts.database import database, migrate_database
 from mailaccounts.settings import Settings
 from orm.models import Scope
 from resolvers.tokens import create_token
+from tests.support.api import MAILBOX_DOMAIN, Api
+from tests.support.serve import cli_environment
 
-MAILBOX_DOMAIN = "mailbox.example.com"
 # Children first, so a DELETE never trips a RESTRICT foreign key.
 TABLES = [
     "message_body",
@@ -101,37 +100,6 @@ async def client(db: str, settings: Settings) -> AsyncIterator[httpx.AsyncClient
         yield http
 
 
-@dataclass
-class Api:
-    """Runs GraphQL documents over HTTP as one token would."""
-
-    http: httpx.AsyncClient
-    token: str
-    lang: str | None = None
-
-    async def post(self, query: str, variables: dict[str, Any] | None = None) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        if self.lang:
-            headers["Accept-Language"] = self.lang
-        return await self.http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
-
-    async def __call__(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Run a document that must succeed; returns `data`."""
-        response = await self.post(query, variables)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        assert "errors" not in body, body
-        data: dict[str, Any] = body["data"]
-        return data
-
-    async def errors(self, query: str, variables: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Run a document that must fail at the top level; returns `errors`."""
-        response = await self.post(query, variables)
-        assert response.status_code == 200, response.text
-        errors: list[dict[str, Any]] = response.json()["errors"]
-        return errors
-
-
 @pytest.fixture
 async def api(client: httpx.AsyncClient) -> Api:
     """A write token of tenant `acme`."""
@@ -153,3 +121,9 @@ async def other(client: httpx.AsyncClient) -> Api:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a CLI run: a fresh SQLite database in a temp folder (the CLI tests use SQLite)."""
+    return cli_environment(tmp_path)

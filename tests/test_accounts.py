@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from orm.models import Mailbox
-from tests.conftest import MAILBOX_DOMAIN, Api
-from tests.documents import ACCOUNT, ACCOUNTS, CREATE, NODE, SET_STATUS
+from tests.support.api import MAILBOX_DOMAIN, Api
+from tests.support.documents import ACCOUNT, ACCOUNTS, CREATE, NODE, SET_STATUS
 
 
 async def create(api: Api, email: str, name: str = "Vertrieb", active: bool = True) -> dict[str, Any]:

@@ -20,10 +20,10 @@ from orm.models import MailAccount, Scope
 from resolvers.accounts import normalize_address
 from resolvers.mailboxes import parse_mailbox_address
 from resolvers.tokens import create_token
-from tests.conftest import Api
-from tests.documents import ACCOUNTS, CREATE, DELETE
-from tests.domaincheck.dns_server import LoopbackDnsServer, ThreadedDnsServer
-from tests.mailflow.conftest import deliver
+from tests.support.api import Api
+from tests.support.dns import LoopbackDnsServer, ThreadedDnsServer
+from tests.support.documents import ACCOUNTS, CREATE, DELETE
+from tests.support.smtp import deliver
 
 CYRILLIC_A = "\u0430"
 GREEK_OMICRON = "\u03bf"

@@ -15,7 +15,7 @@ from orm.models import Scope
 from resolvers.tokens import create_token
 from schema import schema
 from schema.limits import GraphQLLimits, measure_document, request_cost, request_points
-from tests.conftest import Api
+from tests.support.api import Api
 
 COUNT = "{ accounts { totalCount } }"
 # 100 accounts with 100 messages each: 10 100 objects, 102 points.

@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-from pathlib import Path
-
 import httpx
 import pytest
 
-from tests.served import CLI, free_port, serve
+from tests.support.serve import free_port, run, serve
 
 
-def run(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=60)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """A fresh SQLite database in a temp folder; the CLI tests always run on SQLite."""
-    return {
-        **os.environ,
-        "DATABASE_URL": f"sqlite://{tmp_path}/cli/mailaccounts.sqlite3",
-        "SECRET_KEY": "s" * 40,
-    }
-
-
-
-
+# tests/dashboard/ imports `env` and `run` from here; the fixture is the conftest one, kept until it stops.
 def test_token_lifecycle(env: dict[str, str]) -> None:
     """token create prints the token alone on the last line; list shows it; revoke revokes it once."""
     run("migrate", env=env)

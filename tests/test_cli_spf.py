@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.domaincheck.dns_server import ThreadedDnsServer
-from tests.test_spf_api import ZONE
+from tests.support.dns import ThreadedDnsServer
+from tests.support.zones import ZONE
 
 CLI = [sys.executable, "-m", "mailaccounts.cli", "spf"]
 

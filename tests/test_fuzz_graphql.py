@@ -27,13 +27,13 @@ from mailaccounts.app import build_app
 from mailaccounts.settings import Settings
 from orm.models import MailAccount, Scope, SmtpSecurity
 from resolvers.accounts import create_account
+from resolvers.intake import deliver_message, store_sent_message
 from resolvers.mailboxes import Recipient
-from resolvers.messages import deliver_message, store_sent_message
 from resolvers.pagination import encode_cursor
 from resolvers.tokens import create_token, ensure_tenant
 from schema import schema as api_schema
-from tests.conftest import Api
-from tests.domaincheck.dns_server import LoopbackDnsServer
+from tests.support.api import Api
+from tests.support.dns import LoopbackDnsServer
 
 # Far above what any generated document needs on a loaded machine, far below a stall (DNS_TIMEOUT is 2 s here).
 RESPONSE_BOUND_SECONDS = 5.0

@@ -22,10 +22,10 @@ from resolvers.tokens import create_token
 from resolvers.users import create_user
 from schema import build_schema, schema
 from schema.limits import CACHED_DOCUMENT_CHARS, GraphQLLimits, _parse_cached, measure_document, parse_document
-from tests.conftest import Api
-from tests.dashboard.conftest import PASSWORD, sign_in
-from tests.domaincheck.dns_server import LoopbackDnsServer
-from tests.served import CLI, serve
+from tests.support.api import Api
+from tests.support.dashboard import PASSWORD, sign_in
+from tests.support.dns import LoopbackDnsServer
+from tests.support.serve import CLI, serve
 
 
 def fan_out(levels: int, *, on: str = "MailAccountConnection", leaf: str = "totalCount") -> str:

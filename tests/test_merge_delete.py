@@ -3,46 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 from typing import Any
 
 import pytest
 from tortoise.exceptions import IntegrityError, OperationalError
 
-from orm.models import Direction, MailAccount, Mailbox, Message, MessageBody
+from orm.models import MailAccount, Mailbox, Message, MessageBody
 from resolvers import accounts as ops
 from resolvers.errors import AccountError, NotFound
-from tests.conftest import Api
-from tests.documents import ACCOUNT, CREATE, DELETE, MERGE, SET_STATUS
-
-Account = dict[str, Any]
-
-
-async def new_account(api: Api, email: str) -> Account:
-    data = await api(CREATE, {"input": {"email": email, "senderName": "Vertrieb"}})
-    account: Account = data["createAccount"]["account"]
-    return account
-
-
-def row_id(account: Account) -> int:
-    return int(base64.b64decode(account["id"]).decode().split(":")[1])
-
-
-async def add_messages(account_id: int, count: int) -> list[int]:
-    """Test data: `count` stored messages of an account, with their bodies."""
-    ids = []
-    for i in range(count):
-        raw = f"Message-ID: <m{account_id}-{i}@example.com>\r\nSubject: Nr. {i}\r\n\r\nHallo".encode()
-        message = await Message.create(
-            account_id=account_id,
-            direction=Direction.INBOUND,
-            message_id_header=f"<m{account_id}-{i}@example.com>",
-            subject=f"Nr. {i}",
-            size=len(raw),
-        )
-        await MessageBody.create(message=message, content=raw)
-        ids.append(message.id)
-    return ids
+from tests.support.api import Api
+from tests.support.documents import ACCOUNT, DELETE, MERGE, SET_STATUS
+from tests.support.factories import Account, add_messages, new_account, row_id
 
 
 async def test_delete_needs_the_typed_address(api: Api) -> None:

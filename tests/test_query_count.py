@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from orm.models import Direction, MailAccount, Message
-from tests.conftest import Api
-from tests.documents import ACCOUNTS, CREATE
+from tests.support.api import Api
+from tests.support.documents import ACCOUNTS, CREATE
 
 
 class StatementCounter(logging.Handler):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import Api
+from tests.support.api import Api
 
 COUNT = '{"query": "{ accounts { totalCount } }"'
 

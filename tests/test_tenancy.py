@@ -7,16 +7,11 @@ import pytest
 
 from orm.models import MailAccount, Message, Scope
 from resolvers.tokens import create_token, list_tokens, revoke_token
-from tests.conftest import Api
-from tests.documents import ACCOUNT, ACCOUNTS, CREATE, DELETE, MERGE, NODE, SET_STATUS
+from tests.support.api import Api
+from tests.support.documents import ACCOUNT, ACCOUNTS, CREATE, DELETE, MERGE, NODE, SET_STATUS
+from tests.support.factories import new_account
 
 QUERY = {"query": "{ accounts { totalCount } }"}
-
-
-async def new_account(api: Api, email: str) -> dict[str, str]:
-    data = await api(CREATE, {"input": {"email": email, "senderName": "Vertrieb"}})
-    account: dict[str, str] = data["createAccount"]["account"]
-    return account
 
 
 @pytest.mark.parametrize(

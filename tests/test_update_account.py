@@ -11,10 +11,11 @@ from typing import Any, TypeVar
 import asyncpg
 import pytest
 
-from orm.models import Direction, MailAccount, Message, MessageBody
+from orm.models import MailAccount, Message
 from resolvers.spf import SpfReportView
-from tests.conftest import Api
-from tests.documents import ACCOUNT_FIELDS, CREATE, USER_ERRORS
+from tests.support.api import Api
+from tests.support.documents import ACCOUNT_FIELDS, CREATE, USER_ERRORS
+from tests.support.factories import add_messages, new_account, row_id
 from web.client import Operations
 
 UPDATE = f"""
@@ -24,22 +25,9 @@ mutation Update($input: UpdateAccountInput!) {{
 ACCOUNT_WITH_SPF = f"""
 query Account($id: ID!) {{ account(id: $id) {{ {ACCOUNT_FIELDS} spf {{ ok domain }} }} }}"""
 
-Account = dict[str, Any]
 T = TypeVar("T")
 # Far above any real wait here (a few milliseconds): the bound only stops a hung test.
 HANG_BOUND_SECONDS = 30
-
-
-async def new_account(api: Api, email: str, name: str = "Vertrieb") -> Account:
-    """Test data: an account created through the API."""
-    payload = (await api(CREATE, {"input": {"email": email, "senderName": name}}))["createAccount"]
-    assert payload["userErrors"] == [], payload
-    account: Account = payload["account"]
-    return account
-
-
-def row_id(account: Account) -> int:
-    return int(base64.b64decode(account["id"]).decode().split(":")[1])
 
 
 async def update(api: Api, account_id: str, **fields: str | None) -> dict[str, Any]:
@@ -47,16 +35,6 @@ async def update(api: Api, account_id: str, **fields: str | None) -> dict[str, A
     data = await api(UPDATE, {"input": {"accountId": account_id, **fields}})
     payload: dict[str, Any] = data["updateAccount"]
     return payload
-
-
-async def add_messages(account_id: int, count: int) -> None:
-    """Test data: `count` stored inbound messages of an account, with their bodies."""
-    for i in range(count):
-        raw = f"Subject: Nr. {i}\r\n\r\nHallo".encode()
-        message = await Message.create(
-            account_id=account_id, direction=Direction.INBOUND, subject=f"Nr. {i}", size=len(raw)
-        )
-        await MessageBody.create(message=message, content=raw)
 
 
 async def store_spf_report(account_id: int, domain: str) -> None:
@@ -234,7 +212,7 @@ async def test_bad_values_are_refused_exactly_like_create(api: Api, fields: dict
     assert payload["account"] is None
     assert payload["userErrors"] == created["userErrors"]
     after = (await api(ACCOUNT_WITH_SPF, {"id": account["id"]}))["account"]
-    assert after == {**account, "spf": None}
+    assert after == {**account.data, "spf": None}
 
 
 async def test_unknown_foreign_or_malformed_id_is_not_found(api: Api, other: Api) -> None:

@@ -24,7 +24,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "domaincheck"), str(HERE)]
+# Run by path (docs/SPF.md): the checkout root makes `tests.support` importable; zones.py sits next to this file.
+sys.path[:0] = [str(ROOT), str(HERE)]
 
 import dns.message  # noqa: E402
 from zones import PLATFORM_IP, Dataset, generate  # noqa: E402
@@ -38,8 +39,7 @@ CONCURRENCY = 50
 
 def _serve(zone: dict[str, Any], conn: multiprocessing.connection.Connection) -> None:
     """Child process: run the loopback server in a thread and obey commands from the pipe."""
-    sys.path.insert(0, str(ROOT / "tests" / "domaincheck"))
-    from dns_server import ThreadedDnsServer
+    from tests.support.dns import ThreadedDnsServer
 
     with ThreadedDnsServer(zone, count_questions=False) as threaded:
         conn.send(threaded.address)

@@ -15,10 +15,10 @@ import uvicorn
 
 from mailaccounts.app import build_app
 from mailaccounts.settings import Settings
+from resolvers.intake import deliver_message
 from resolvers.mailboxes import Recipient
-from resolvers.messages import deliver_message
-from tests.dashboard.conftest import PASSWORD, DashboardUser
-from tests.domaincheck.dns_server import LoopbackDnsServer
+from tests.support.dashboard import PASSWORD, DashboardUser
+from tests.support.dns import LoopbackDnsServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

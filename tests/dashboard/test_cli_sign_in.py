@@ -10,11 +10,8 @@ import httpx
 
 from orm.models import DashboardUser as UserRow
 from resolvers.sign_in import SignInLimits, SignInStatus, attempt_sign_in
-from tests.dashboard.conftest import PASSWORD, DashboardUser, csrf_from, sign_in
-from tests.served import CLI, serve
-from tests.test_cli import env, run
-
-__all__ = ["env"]
+from tests.support.dashboard import PASSWORD, DashboardUser, csrf_from, sign_in
+from tests.support.serve import CLI, run, serve
 
 WRONG = "falsches-passwort"
 # The CLI reads LOGIN_WINDOW from the environment (default 900): the same window, so the same counters.

@@ -7,11 +7,8 @@ import subprocess
 
 import httpx
 
-from tests.dashboard.conftest import csrf_from
-from tests.served import CLI, serve
-from tests.test_cli import env, run
-
-__all__ = ["env"]
+from tests.support.dashboard import csrf_from
+from tests.support.serve import CLI, run, serve
 
 
 def test_user_create_with_password_from_stdin_and_generated(env: dict[str, str]) -> None:

@@ -19,7 +19,7 @@ from mailaccounts.app import build_app
 from mailaccounts.settings import Settings
 from orm.models import Scope
 from resolvers.tokens import create_token
-from tests.served import free_port
+from tests.support.serve import free_port
 from web.app import GRAPHIQL_CONTENT_SECURITY_POLICY, GRAPHIQL_DIR
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -12,8 +12,8 @@ from mailaccounts.app import build_app
 from mailaccounts.settings import Settings
 from resolvers.accounts import create_account
 from resolvers.tokens import ensure_tenant
-from tests.dashboard.conftest import PASSWORD, DashboardUser, csrf_from
-from web.dashboard import to_slug
+from tests.support.dashboard import PASSWORD, DashboardUser, csrf_from
+from web.formatting import to_slug
 
 FOREIGN = [
     {"Origin": "https://evil.example"},

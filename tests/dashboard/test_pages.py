@@ -7,13 +7,14 @@ import re
 import httpx
 
 from resolvers.accounts import create_account
+from resolvers.intake import deliver_message
 from resolvers.mailboxes import Recipient
-from resolvers.messages import deliver_message
 from resolvers.tokens import ensure_tenant
-from tests.conftest import MAILBOX_DOMAIN
-from tests.dashboard.conftest import DashboardUser, csrf_from, post_form
+from tests.support.api import MAILBOX_DOMAIN
+from tests.support.dashboard import DashboardUser, csrf_from, post_form
 from web.client import Operations
-from web.dashboard import PAGE_SIZE, readable_message
+from web.mime import readable_message
+from web.views.accounts import PAGE_SIZE
 
 
 async def _account(tenant: str, email: str, name: str = "Vertrieb") -> tuple[int, int]:

@@ -12,10 +12,11 @@ from mailaccounts.database import ping_database
 from mailaccounts.settings import Settings
 from resolvers.accounts import create_account
 from resolvers.tokens import ensure_tenant
-from tests.conftest import MAILBOX_DOMAIN
-from tests.dashboard.conftest import PASSWORD, DashboardUser, csrf_from, post_form, sign_in
+from tests.support.api import MAILBOX_DOMAIN
+from tests.support.dashboard import PASSWORD, DashboardUser, csrf_from, post_form, sign_in
 from web.app import WebConfig, create_app
-from web.dashboard import DashboardConfig, to_slug
+from web.dashboard import DashboardConfig
+from web.formatting import to_slug
 from web.security import CONTENT_SECURITY_POLICY
 
 ACCOUNT_GID_PREFIX = "MailAccount:"

@@ -20,8 +20,8 @@ from mailaccounts.database import ping_database
 from mailaccounts.settings import Settings
 from orm.models import DashboardUser as UserRow
 from resolvers.users import create_user
-from tests.conftest import MAILBOX_DOMAIN
-from tests.dashboard.conftest import PASSWORD, DashboardUser, csrf_from, sign_in
+from tests.support.api import MAILBOX_DOMAIN
+from tests.support.dashboard import PASSWORD, DashboardUser, csrf_from, sign_in
 from web.app import WebConfig, create_app
 
 WRONG = "falsches-passwort"

@@ -14,9 +14,9 @@ from mailaccounts.settings import Settings
 from orm.models import MailAccount
 from resolvers.accounts import create_account
 from resolvers.tokens import ensure_tenant
-from tests.dashboard.conftest import DashboardUser, csrf_from, sign_in
-from tests.domaincheck.dns_server import LoopbackDnsServer
-from tests.test_spf_api import ZONE
+from tests.support.dashboard import DashboardUser, csrf_from, sign_in
+from tests.support.dns import LoopbackDnsServer
+from tests.support.zones import ZONE
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ import time
 from typing import Any
 
 import pytest
-from dns_server import StartServer
 
 from domaincheck.audit import DomainReport, audit_domain
 from domaincheck.dns import DnsClient
 from domaincheck.spf import check_host
+from tests.support.dns import StartServer
 
 PLATFORM_INCLUDE = "_spf.aranes.de"
 PLATFORM = {PLATFORM_INCLUDE: [{"TXT": "v=spf1 ip4:203.0.113.0/24 -all"}]}

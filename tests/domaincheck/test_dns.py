@@ -9,16 +9,16 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 import pytest
-from dns_server import LoopbackDnsServer, StartServer
 
 from domaincheck.dns import DnsClient, DnsKind
 from domaincheck.dns_wire import parse_response
+from tests.support.dns import LoopbackDnsServer, StartServer
 
 
 # Tests that count the queries a server received: a retry timer far above any answer time on a loaded
 # machine, so a second transmission can only come from the behaviour under test, never from slowness.
 def patient_client(server: LoopbackDnsServer, clock: FakeClock | None = None) -> DnsClient:
-    """A client of `server` with a 10 s retry timer (the fixture's is 0.2 s)."""
+    """A client of `server` with a 10 s retry timer (the fixture's is 0.5 s)."""
     if clock is None:
         return DnsClient([server.address], timeout=10.0, lifetime=30.0)
     return DnsClient([server.address], timeout=10.0, lifetime=30.0, clock=clock)
@@ -137,7 +137,8 @@ async def test_concurrent_identical_questions_share_one_query(loopback_dns: Star
 @pytest.mark.asyncio
 async def test_one_cancelled_waiter_does_not_cancel_the_others(loopback_dns: StartServer) -> None:
     """When one of two waiters is cancelled the other still gets the shared answer."""
-    server, client = await loopback_dns(ZONE, delay=0.05)
+    server, _ = await loopback_dns(ZONE, delay=0.05)
+    client = patient_client(server)
     first = asyncio.create_task(client.query("example.com", "A"))
     second = asyncio.create_task(client.query("example.com", "A"))
     await asyncio.sleep(0.01)
@@ -191,7 +192,7 @@ async def test_cache_size_is_bounded(loopback_dns: StartServer) -> None:
 
 def test_threaded_server_serves_sync_users() -> None:
     """The server also runs in a background thread for synchronous callers."""
-    from dns_server import ThreadedDnsServer
+    from tests.support.dns import ThreadedDnsServer
 
     with ThreadedDnsServer(ZONE) as threaded:
         client = DnsClient([threaded.address], timeout=0.5, lifetime=1.0)

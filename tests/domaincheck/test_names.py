@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from dns_server import StartServer
 
 from domaincheck.audit import audit_domain
 from domaincheck.names import InvalidDomainName, canonical_domain, label_scripts_allowed, mixed_script_label
 from domaincheck.spf import check_host
+from tests.support.dns import StartServer
 
 # Look-alike characters are written as escapes: in the source they would look like the Latin letters.
 CYRILLIC_A = "\u0430"

@@ -6,9 +6,9 @@ import asyncio
 import time
 
 import pytest
-from dns_server import StartServer
 
 from domaincheck.spf import SpfAssumption, check_host
+from tests.support.dns import StartServer
 
 pytestmark = pytest.mark.asyncio
 

@@ -3,82 +3,35 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import warnings
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from ipaddress import ip_network
 from typing import Any
 
-import aiosmtplib
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from mailaccounts.settings import Settings
 from mailflow.listener import ListenerConfig, start_listener
-from tests.conftest import MAILBOX_DOMAIN, Api
-from tests.documents import CREATE
-
-MAX_MESSAGE_BYTES = 64 * 1024
-MAX_CONNECTIONS = 8
-# Longer than any test, so whether RCPT is answered from the listener's cache does not depend on timing.
-RECIPIENT_CACHE_TTL = 60.0
-SMTP_USER = "vertrieb@firma.example"
-SMTP_PASSWORD = "geheim-Passwort-1"
-
-
-@dataclass
-class Received:
-    """One message a sink accepted."""
-
-    mail_from: str
-    rcpt_tos: list[str]
-    content: bytes
-
-
-@dataclass
-class Sink:
-    """A real aiosmtpd server that keeps what it receives; `refuse` makes it answer DATA with that reply,
-    `refuse_rcpt` refuses those envelope recipients with 550 5.1.1."""
-
-    port: int
-    received: list[Received] = field(default_factory=list)
-    refuse: str | None = None
-    refuse_rcpt: set[str] = field(default_factory=set)
-    logins: list[str] = field(default_factory=list)
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
-    ) -> str:
-        if address in self.refuse_rcpt:
-            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
-        envelope.rcpt_tos.append(address)
-        return "250 2.1.5 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if self.refuse:
-            return self.refuse
-        self.received.append(
-            Received(str(envelope.mail_from), list(envelope.rcpt_tos), bytes(envelope.original_content or b""))
-        )
-        return "250 2.0.0 queued as 4711"
-
-
-async def _serve(factory: Callable[[], asyncio.BaseProtocol]) -> asyncio.Server:
-    return await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0)
-
-
-def _port(server: asyncio.Server) -> int:
-    port: int = server.sockets[0].getsockname()[1]
-    return port
+from tests.support.api import MAILBOX_DOMAIN
+from tests.support.smtp import (
+    MAX_CONNECTIONS,
+    MAX_MESSAGE_BYTES,
+    RECIPIENT_CACHE_TTL,
+    SMTP_PASSWORD,
+    SMTP_USER,
+    Sink,
+    port_of,
+    serve_on_loopback,
+)
 
 
 @pytest.fixture
 async def sink() -> AsyncIterator[Sink]:
     """The platform relay: an aiosmtpd sink on loopback."""
     handler = Sink(port=0)
-    server = await _serve(lambda: SMTP(handler, hostname="relay.example"))
-    handler.port = _port(server)
+    server = await serve_on_loopback(lambda: SMTP(handler, hostname="relay.example"))
+    handler.port = port_of(server)
     yield handler
     server.close()
     await server.wait_closed()
@@ -112,8 +65,8 @@ async def auth_sink() -> AsyncIterator[Sink]:
                 auth_require_tls=False,
             )
 
-    server = await _serve(factory)
-    handler.port = _port(server)
+    server = await serve_on_loopback(factory)
+    handler.port = port_of(server)
     yield handler
     server.close()
     await server.wait_closed()
@@ -128,7 +81,7 @@ async def silent_server() -> AsyncIterator[int]:
         writers.append(writer)
 
     server = await asyncio.start_server(accept, "127.0.0.1", 0)
-    yield _port(server)
+    yield port_of(server)
     for writer in writers:
         writer.close()
     server.close()
@@ -162,103 +115,6 @@ async def listener(db: str) -> AsyncIterator[int]:
             recipient_cache_ttl=RECIPIENT_CACHE_TTL,
         )
     )
-    yield _port(server)
+    yield port_of(server)
     server.close()
     await server.wait_closed()
-
-
-@dataclass
-class Account:
-    """An account as the API returned it, with what the tests need at hand."""
-
-    data: dict[str, Any]
-
-    @property
-    def id(self) -> str:
-        value: str = self.data["id"]
-        return value
-
-    @property
-    def row_id(self) -> int:
-        return int(base64.b64decode(self.id).decode().split(":")[1])
-
-    @property
-    def inbound(self) -> str:
-        value: str = self.data["inboundAddress"]
-        return value
-
-    @property
-    def outbound(self) -> str:
-        value: str = self.data["outboundAddress"]
-        return value
-
-    @property
-    def email(self) -> str:
-        value: str = self.data["email"]
-        return value
-
-
-async def new_account(api: Api, email: str, name: str = "Vertrieb", active: bool = True) -> Account:
-    """Create an account over the API."""
-    data = await api(CREATE, {"input": {"email": email, "senderName": name, "active": active}})
-    assert data["createAccount"]["userErrors"] == []
-    return Account(data["createAccount"]["account"])
-
-
-@dataclass
-class Reply:
-    code: int
-    text: str
-
-
-async def smtp_session(port: int) -> aiosmtplib.SMTP:
-    """A connected client (EHLO done) to the listener; close it with `await client.quit()`."""
-    client = aiosmtplib.SMTP(
-        hostname="127.0.0.1", port=port, timeout=10, start_tls=False, local_hostname="client.example"
-    )
-    await client.connect()
-    await client.ehlo()
-    return client
-
-
-async def deliver(port: int, rcpts: list[str], raw: bytes, mail_from: str = "absender@extern.example") -> Reply:
-    """One SMTP transaction; the first refusal (RCPT or DATA) or the final DATA reply."""
-    client = await smtp_session(port)
-    try:
-        await client.mail(mail_from)
-        accepted = 0
-        last: Reply | None = None
-        for rcpt in rcpts:
-            response = await client.execute_command(b"RCPT", b"TO:<" + rcpt.encode() + b">")
-            if response.code == 250:
-                accepted += 1
-            else:
-                last = Reply(response.code, response.message)
-        if not accepted:
-            assert last is not None
-            return last
-        try:
-            response = await client.data(raw)
-        except aiosmtplib.SMTPResponseException as exc:
-            return Reply(exc.code, exc.message)
-        return Reply(response.code, response.message)
-    finally:
-        client.close()
-
-
-def mail(
-    subject: str = "Angebot",
-    message_id: str | None = "<angebot-1@extern.example>",
-    to: str = "p1@mailbox.example.com",
-    body: str = "Guten Tag,\r\nanbei das Angebot.\r\n",
-) -> bytes:
-    """A small RFC 5322 message as a remote server would send it."""
-    headers = [
-        "From: Erika Mustermann <erika@extern.example>",
-        f"To: {to}",
-        f"Subject: {subject}",
-        "Date: Tue, 03 Jun 2025 10:15:00 +0200",
-    ]
-    if message_id:
-        headers.append(f"Message-ID: {message_id}")
-    return ("\r\n".join([*headers, "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "", body])).encode()

@@ -7,11 +7,12 @@ import asyncio
 import pytest
 
 from orm.models import Direction, Message, MessageBody
+from resolvers.intake import _MESSAGE_COLUMNS, DeliveryDeferred, DeliveryQueue, deliver_message
 from resolvers.mailboxes import MailboxDisabled, Recipient, RecipientCache, UnknownMailbox
-from resolvers.messages import _MESSAGE_COLUMNS, DeliveryDeferred, DeliveryQueue, deliver_message
-from tests.conftest import MAILBOX_DOMAIN, Api
-from tests.documents import DELETE, SET_STATUS
-from tests.mailflow.conftest import MAX_CONNECTIONS, Account, deliver, mail, new_account
+from tests.support.api import MAILBOX_DOMAIN, Api
+from tests.support.documents import DELETE, SET_STATUS
+from tests.support.factories import Account, mail, new_account
+from tests.support.smtp import MAX_CONNECTIONS, deliver
 
 
 def recipient(account: Account, is_bounce: bool = False) -> Recipient:

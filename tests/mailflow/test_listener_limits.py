@@ -17,8 +17,9 @@ from tortoise import connections
 
 from mailflow.listener import ListenerConfig, client_key, start_listener
 from orm.models import Message, MessageBody
-from tests.conftest import MAILBOX_DOMAIN, Api
-from tests.mailflow.conftest import deliver, mail, new_account, smtp_session
+from tests.support.api import MAILBOX_DOMAIN, Api
+from tests.support.factories import mail, new_account
+from tests.support.smtp import deliver, smtp_session
 
 # Every cut-off below must come after its configured time and well before this bound.
 GENEROUS = 10.0

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 
-from tests.conftest import Api
-from tests.documents import DELETE, MERGE
-from tests.mailflow.conftest import deliver, mail, new_account
-from tests.mailflow.documents import MESSAGE, MESSAGE_NODE, MESSAGES
+from tests.support.api import Api
+from tests.support.documents import DELETE, MERGE, MESSAGE, MESSAGE_NODE, MESSAGES
+from tests.support.factories import mail, new_account
+from tests.support.smtp import deliver
 
 
 async def test_messages_are_listed_newest_first_with_cursors(api: Api, listener: int) -> None:

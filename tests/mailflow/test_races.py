@@ -9,9 +9,10 @@ import aiosmtplib
 import pytest
 
 from orm.models import Message
-from tests.conftest import Api
-from tests.documents import DELETE, MERGE
-from tests.mailflow.conftest import MAX_CONNECTIONS, Account, deliver, mail, new_account, smtp_session
+from tests.support.api import Api
+from tests.support.documents import DELETE, MERGE
+from tests.support.factories import Account, mail, new_account
+from tests.support.smtp import MAX_CONNECTIONS, deliver, smtp_session
 
 
 async def merge(api: Api, source: Account, target: Account) -> None:
@@ -58,7 +59,7 @@ async def test_account_removed_between_rcpt_and_data_gets_451(api: Api, listener
 
 async def test_account_disabled_between_rcpt_and_data_gets_451(api: Api, listener: int) -> None:
     """Deactivating after RCPT defers the message; the retry gets 550 5.2.1."""
-    from tests.documents import SET_STATUS
+    from tests.support.documents import SET_STATUS
 
     account = await new_account(api, "ruhe@firma.example")
     client, _ = await data_after_rcpt(listener, account.inbound)

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import aiosmtplib
 
 from orm.models import Direction, Message, MessageBody
-from tests.conftest import Api
-from tests.documents import DELETE, MERGE
-from tests.mailflow.conftest import MAX_CONNECTIONS, MAX_MESSAGE_BYTES, deliver, mail, new_account, smtp_session
+from tests.support.api import Api
+from tests.support.documents import DELETE, MERGE
+from tests.support.factories import mail, new_account
+from tests.support.smtp import MAX_CONNECTIONS, MAX_MESSAGE_BYTES, deliver, smtp_session
 
 
 async def stored(account_id: int) -> list[Message]:

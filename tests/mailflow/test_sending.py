@@ -12,10 +12,10 @@ import pytest
 from mailaccounts.settings import Settings
 from orm.models import Direction, MailAccount, Message
 from resolvers.smtp_servers import decrypt_password
-from tests.conftest import MAILBOX_DOMAIN, Api
-from tests.documents import SET_STATUS
-from tests.mailflow.conftest import SMTP_PASSWORD, SMTP_USER, Sink, deliver, mail, new_account
-from tests.mailflow.documents import ACCOUNT_SMTP, CLEAR_SMTP, MESSAGES, SEND, SET_SMTP
+from tests.support.api import MAILBOX_DOMAIN, Api
+from tests.support.documents import ACCOUNT_SMTP, CLEAR_SMTP, MESSAGES, SEND, SET_SMTP, SET_STATUS
+from tests.support.factories import mail, new_account
+from tests.support.smtp import SMTP_PASSWORD, SMTP_USER, Sink, deliver
 
 
 def parsed(raw: bytes) -> EmailMessage:

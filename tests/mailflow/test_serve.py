@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
-from tests.mailflow.conftest import mail
-from tests.mailflow.documents import MESSAGES
-from tests.served import CLI, serve
+from tests.support.documents import MESSAGES
+from tests.support.factories import mail
+from tests.support.serve import CLI, serve
 
 CREATE = """
 mutation { createAccount(input: {email: "vertrieb@firma.example", senderName: "Vertrieb"}) {
@@ -67,7 +67,7 @@ async def test_smtp_command_runs_the_listener_alone(db: str) -> None:
     from orm.models import Message
     from resolvers.accounts import create_account
     from resolvers.tokens import ensure_tenant
-    from tests.served import free_port
+    from tests.support.serve import free_port
 
     tenant = await ensure_tenant("acme")
     account = await create_account(tenant.id, "vertrieb@firma.example", "Vertrieb")

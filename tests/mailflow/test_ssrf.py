@@ -30,11 +30,12 @@ from orm.models import MailAccount, Message, Scope, SmtpSecurity
 from resolvers.outbound import OutboundGuard, OutboundPolicy, ResolvedTarget, TargetNotAllowed
 from resolvers.sending import RelayTarget, RelayUnreachable
 from resolvers.tokens import create_token
-from tests.conftest import Api
-from tests.domaincheck.dns_server import LoopbackDnsServer, Zone
-from tests.mailflow.conftest import SMTP_PASSWORD, SMTP_USER, Sink, new_account
-from tests.mailflow.documents import SEND, SET_SMTP
-from tests.served import free_port
+from tests.support.api import Api
+from tests.support.dns import LoopbackDnsServer, Zone
+from tests.support.documents import SEND, SET_SMTP
+from tests.support.factories import new_account
+from tests.support.serve import free_port
+from tests.support.smtp import SMTP_PASSWORD, SMTP_USER, Sink
 from web.request_id import RequestIdLogFilter
 
 PUBLIC_IP = "93.184.215.14"  # never dialled: every test changes the answer or refuses before connecting

@@ -1,0 +1,1 @@
+"""Servers and factories shared by the tests: test modules import these, never each other."""

@@ -1,0 +1,88 @@
+"""Running the `mailaccounts` command as a real process for the end-to-end tests, on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+CLI = [sys.executable, "-m", "mailaccounts.cli"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def cli_environment(folder: Path) -> dict[str, str]:
+    """The environment of a CLI run with a fresh SQLite database under `folder` (the CLI tests use SQLite)."""
+    return {
+        **os.environ,
+        "DATABASE_URL": f"sqlite://{folder}/cli/mailaccounts.sqlite3",
+        "SECRET_KEY": "s" * 40,
+    }
+
+
+def run(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run `mailaccounts ARGS` to its end; with `check`, assert that it succeeded."""
+    result = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=60)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@dataclass
+class Served:
+    base_url: str
+    smtp_port: int
+    output: list[str]
+    process: subprocess.Popen[str]
+
+
+@contextmanager
+def serve(env: dict[str, str], *args: str, read_until: str | None = None) -> Iterator[Served]:
+    """Start `mailaccounts serve ARGS` and wait for /healthz; stdout lines are read up to `read_until`."""
+    http_port, smtp_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [*CLI, "serve", *args],
+        env={**env, "PORT": str(http_port), "SMTP_LISTEN": f"127.0.0.1:{smtp_port}", "LOG_LEVEL": "WARNING"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        output: list[str] = []
+        if read_until is not None:
+            for line in proc.stdout:
+                output.append(line.rstrip("\n"))
+                if read_until in line:
+                    break
+        base_url = f"http://127.0.0.1:{http_port}"
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, "serve exited"
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.1)
+        yield Served(base_url, smtp_port, output, proc)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        if proc.stdout:
+            proc.stdout.close()
