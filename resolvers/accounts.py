@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
@@ -89,6 +89,10 @@ def normalize_address(email: str, *, field: str = "email") -> NormalizedAddress:
     try:
         parsed = validate_email(entered, check_deliverability=False, allow_smtputf8=False, strict=True)
     except EmailNotValidError as exc:
+        domain = entered.rpartition("@")[2].rstrip(".").lower()
+        if any(domain == name or domain.endswith(f".{name}") for name in SPECIAL_USE_DOMAIN_NAMES):
+            # `.invalid`, `.test`, `.localhost`, … can never receive mail: a reason of its own, with its own text.
+            raise InvalidEmail(field, reason="special_use") from None
         raise InvalidEmail(field, reason=str(exc)) from None
     ascii_domain = parsed.ascii_domain.lower()
     return NormalizedAddress(

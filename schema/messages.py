@@ -26,6 +26,13 @@ _USER_ERRORS: dict[str, dict[str, str]] = {
         "en": "The address's domain mixes scripts (e.g. Latin with look-alike Cyrillic or Greek letters). "
         "Please type the address again on the keyboard.",
     },
+    # INVALID_EMAIL for a special-use domain (RFC 6761: .invalid, .test, .localhost, .local, …).
+    "INVALID_EMAIL:special_use": {
+        "de": "Domains wie .invalid, .test, .local oder .localhost können keine E-Mails empfangen. Bitte geben Sie "
+        "eine Adresse mit einer echten Domain an (z. B. vertrieb@firma.de).",
+        "en": "Domains such as .invalid, .test, .local or .localhost cannot receive mail. Please enter an address "
+        "at a real domain (e.g. sales@company.com).",
+    },
     "DUPLICATE_EMAIL": {
         "de": "Für diese E-Mail-Adresse gibt es bereits einen Mail-Account.",
         "en": "A mail account with this email address already exists.",

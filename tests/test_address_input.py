@@ -68,6 +68,24 @@ async def test_create_refuses_look_alike_domains(api: Api, email: str) -> None:
     assert await MailAccount.all().count() == 0
 
 
+@pytest.mark.parametrize(
+    "email", ["vertrieb@firma.invalid", "info@shop.test", "a@localhost", "b@drucker.local", "c@X.Invalid."]
+)
+async def test_special_use_domains_are_refused_with_their_own_text(api: Api, email: str) -> None:
+    """A special-use domain (RFC 6761) is INVALID_EMAIL with a text saying such domains cannot receive mail."""
+    payload = await create(api, email)
+    assert codes(payload) == [("INVALID_EMAIL", ["input", "email"])]
+    assert payload["userErrors"][0]["message"].startswith("Domains wie .invalid, .test, .local oder .localhost")
+    english = await Api(api.http, api.token, lang="en")(CREATE, {"input": {"email": email, "senderName": "V"}})
+    assert english["createAccount"]["userErrors"][0]["message"].startswith("Domains such as .invalid")
+
+
+async def test_other_invalid_addresses_keep_the_general_text(api: Api) -> None:
+    """An address that is simply malformed keeps the general INVALID_EMAIL text."""
+    payload = await create(api, "kein-at-zeichen.example")
+    assert payload["userErrors"][0]["message"] == "Bitte geben Sie eine gültige E-Mail-Adresse ein."
+
+
 @pytest.mark.parametrize("email", LEGITIMATE_ADDRESSES)
 async def test_create_accepts_single_script_idn_domains(api: Api, email: str) -> None:
     """A German umlaut domain, a Japanese Han+Hiragana one and an all-Cyrillic one are accepted as typed."""

@@ -6,6 +6,7 @@ import re
 
 import httpx
 
+from orm.models import MailAccount
 from resolvers.accounts import create_account
 from resolvers.intake import deliver_message
 from resolvers.mailboxes import Recipient
@@ -143,6 +144,24 @@ async def test_merge_moves_messages_and_deletes_the_source(signed_in: httpx.Asyn
     assert "1 Nachricht(en) verschoben" in target.text and "neu@firma.example" in target.text
     assert "Nachrichten (1)" in target.text
     assert "alt@firma.example" not in (await signed_in.get("/mail-accounts")).text
+
+
+async def test_merge_page_says_that_inactive_accounts_are_no_targets(
+    signed_in: httpx.AsyncClient, user: DashboardUser
+) -> None:
+    """An inactive account is not offered as merge target, and the page says why instead of hiding it silently."""
+    await _account(user.tenant, "alt@firma.example")
+    inactive_id, _ = await _account(user.tenant, "ruhend@firma.example", "Ruhend")
+    await MailAccount.filter(id=inactive_id).update(active=False)
+    listing = (await signed_in.get("/mail-accounts")).text
+    source = listing.split('<a href="/mail-accounts/', 1)[1].split('"')[0]
+    page = (await signed_in.get(f"/mail-accounts/{source}/merge")).text
+    assert "ruhend@firma.example" not in page
+    assert "Deaktivierte Mail-Accounts kommen als Ziel nicht in Frage" in page
+    await _account(user.tenant, "neu@firma.example", "Neu")
+    page = (await signed_in.get(f"/mail-accounts/{source}/merge")).text
+    assert "neu@firma.example" in page and "ruhend@firma.example" not in page
+    assert "Zur Wahl stehen nur aktive Mail-Accounts" in page
 
 
 async def test_messages_list_and_view_show_text_safely(signed_in: httpx.AsyncClient, user: DashboardUser) -> None:
