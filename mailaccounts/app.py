@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from starlette.applications import Starlette
 
@@ -71,6 +72,18 @@ def build_spf_checker(settings: Settings) -> SpfChecker:
 
 
 @asynccontextmanager
+async def running(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Run `work` as a background task for the duration of the block; cancelled and awaited at its end."""
+    task = asyncio.create_task(work)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@asynccontextmanager
 async def spf_rechecks(settings: Settings, checker: SpfChecker) -> AsyncIterator[None]:
     """With SPF_RECHECK_HOURS, re-check accounts whose last check is older, in the background."""
     if not settings.spf_recheck_hours:
@@ -88,13 +101,8 @@ async def spf_rechecks(settings: Settings, checker: SpfChecker) -> AsyncIterator
                 log.exception("periodic SPF re-check failed")
                 await asyncio.sleep(600)
 
-    task = asyncio.create_task(loop())
-    try:
+    async with running(loop()):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 # Every counter window is at most a day long (LOGIN_WINDOW ≤ 24 h, the API's is a minute): older rows are dead.
@@ -116,13 +124,8 @@ async def rate_counter_pruning(interval: float = 600.0, max_age: float = RATE_CO
                 log.exception("pruning rate counters failed")
             await asyncio.sleep(interval)
 
-    task = asyncio.create_task(loop())
-    try:
+    async with running(loop()):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def build_sign_in_limits(settings: Settings) -> SignInLimits:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from mailaccounts.app import build_app
 from mailaccounts.settings import Settings
@@ -19,6 +16,7 @@ from resolvers.intake import deliver_message
 from resolvers.mailboxes import Recipient
 from tests.support.dashboard import PASSWORD, DashboardUser
 from tests.support.dns import LoopbackDnsServer
+from tests.support.serve import uvicorn_on_loopback
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -36,13 +34,6 @@ pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists() and os.environ.get("CI") != "true",
     reason="browser tests need Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 ZONE: dict[str, list[Any]] = {
@@ -66,21 +57,9 @@ async def dns_server() -> AsyncIterator[LoopbackDnsServer]:
 @pytest.fixture
 async def base_url(db: str, settings: Settings, dns_server: LoopbackDnsServer) -> AsyncIterator[str]:
     """The real app served by uvicorn on a free loopback port, on this test's event loop and database."""
-    port = _free_port()
     settings = replace(settings, dns_nameservers=(dns_server.address,), dns_timeout=2.0)
-    config = uvicorn.Config(
-        build_app(settings, manage_database=False), host="127.0.0.1", port=port, lifespan="off", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "uvicorn did not start"
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with uvicorn_on_loopback(build_app(settings, manage_database=False)) as url:
+        yield url
 
 
 @pytest.fixture

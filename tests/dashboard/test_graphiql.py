@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import re
@@ -13,13 +12,12 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
 
 from mailaccounts.app import build_app
 from mailaccounts.settings import Settings
 from orm.models import Scope
 from resolvers.tokens import create_token
-from tests.support.serve import free_port
+from tests.support.serve import uvicorn_on_loopback
 from web.app import GRAPHIQL_CONTENT_SECURITY_POLICY, GRAPHIQL_DIR
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -141,20 +139,8 @@ class Traffic:
 @pytest.fixture
 async def base_url(db: str, settings: Settings) -> AsyncIterator[str]:
     """The real app served by uvicorn on a free loopback port, on this test's event loop and database."""
-    port = free_port()
-    config = uvicorn.Config(
-        build_app(settings, manage_database=False), host="127.0.0.1", port=port, lifespan="off", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "uvicorn did not start"
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with uvicorn_on_loopback(build_app(settings, manage_database=False)) as url:
+        yield url
 
 
 @needs_chromium

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import uvicorn
+from starlette.types import ASGIApp
 
 CLI = [sys.executable, "-m", "mailaccounts.cli"]
 
@@ -86,3 +89,21 @@ def serve(env: dict[str, str], *args: str, read_until: str | None = None) -> Ite
         proc.wait(timeout=20)
         if proc.stdout:
             proc.stdout.close()
+
+
+@asynccontextmanager
+async def uvicorn_on_loopback(app: ASGIApp) -> AsyncIterator[str]:
+    """`app` served by uvicorn on a free loopback port on the running event loop (its database context
+    included), for a real browser; yields the base URL."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "uvicorn did not start"
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
