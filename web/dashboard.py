@@ -28,7 +28,7 @@ from starlette.templating import Jinja2Templates
 
 from schema import DashboardIdentity, Outbox, SignInLimits, SpfChecker, UnlockMailer, principal_for_user
 from web.client import OperationFailed, Operations, SchemaClient
-from web.formatting import format_age, format_datetime, format_size, to_slug
+from web.formatting import format_age, format_datetime, format_size, spf_problem_label, to_slug
 from web.security import (
     CSRF_FIELD,
     Network,
@@ -107,7 +107,11 @@ class Dashboard:
             loader=jinja2.FileSystemLoader(WEB_DIR / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
         )
         environment.filters.update(
-            slug=to_slug, datetime=format_datetime, size=format_size, age=lambda v: format_age(v, config.clock())
+            slug=to_slug,
+            datetime=format_datetime,
+            size=format_size,
+            age=lambda v: format_age(v, config.clock()),
+            spf_problem=spf_problem_label,
         )
         self.templates = Jinja2Templates(env=environment)
 

@@ -7,7 +7,17 @@ import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-__all__ = ["LOCAL_TIME", "format_age", "format_datetime", "format_size", "from_slug", "parse_timestamp", "to_slug"]
+__all__ = [
+    "LOCAL_TIME",
+    "SPF_PROBLEM_LABELS",
+    "format_age",
+    "format_datetime",
+    "format_size",
+    "from_slug",
+    "parse_timestamp",
+    "spf_problem_label",
+    "to_slug",
+]
 
 LOCAL_TIME = ZoneInfo("Europe/Berlin")
 _SLUG = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
@@ -63,3 +73,18 @@ def format_size(value: int) -> str:
     if value < 1024 * 1024:
         return f"{value / 1024:.1f} KB".replace(".", ",")
     return f"{value / 1024 / 1024:.1f} MB".replace(".", ",")
+
+
+# The list's SPF column names the problem in a few words; the account's panel has the full text and the fix.
+SPF_PROBLEM_LABELS = {
+    "DOMAIN_UNREACHABLE": "Domain nicht erreichbar",
+    "NO_MX_RECORDS": "Keine MX-Einträge",
+    "SPF_NEEDS_UPDATE": "SPF ohne Plattform",
+    "NO_SPF_RECORD": "Kein SPF-Eintrag",
+    "DNS_TEMPORARY_FAILURE": "DNS nicht erreichbar",
+}
+
+
+def spf_problem_label(code: str) -> str:
+    """The short German name of an SPF problem code for the account list ("Problem" for an unknown one)."""
+    return SPF_PROBLEM_LABELS.get(code, "Problem")

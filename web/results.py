@@ -52,10 +52,20 @@ class AccountFields(TypedDict):
     createdAt: str
 
 
+class SpfProblemCodeOnly(TypedDict):
+    code: str
+
+
+class SpfListStatus(SpfStatusFields):
+    """The list's SPF column: the verdict and which problems, without their texts."""
+
+    problems: list[SpfProblemCodeOnly]
+
+
 class AccountListItem(AccountFields):
     """A row of the account list."""
 
-    spf: SpfStatusFields | None
+    spf: SpfListStatus | None
 
 
 class AccountListEdge(TypedDict):

@@ -231,7 +231,7 @@ async def test_spf_check_and_domain_panel(page: object, user: DashboardUser) -> 
     await page.get_by_role("link", name="Mail-Accounts", exact=True).click()
     await page.get_by_role("button", name="SPF-Check für alle").click()
     await expect(page.locator("tbody tr").nth(1).get_by_text("OK")).to_be_visible()
-    await expect(page.locator("tbody tr").first.get_by_text("Problem")).to_be_visible()
+    await expect(page.locator("tbody tr").first.locator(".badge-problem")).to_be_visible()
     await _shot(page, "16-list-after-spf-check-all")
 
 

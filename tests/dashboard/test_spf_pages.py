@@ -68,6 +68,22 @@ async def test_spf_check_all_without_script_waits_for_every_account(
     assert await MailAccount.filter(spf_ok=False).count() == 2
 
 
+async def test_the_list_names_each_accounts_spf_problem(spf_browser: httpx.AsyncClient, user: DashboardUser) -> None:
+    """After the checks, the SPF column says which problem an account has in a few words, not only "Problem"."""
+    await _accounts(user, "a@gut.example", "b@alt.example", "c@ohnemx.example")
+    page = await spf_browser.get("/mail-accounts")
+    await spf_browser.post("/mail-accounts/spf-check", data={"csrf_token": csrf_from(page.text)})
+    listing = (await spf_browser.get("/mail-accounts")).text
+    rows = {
+        email: listing.split(email, 1)[1].split("</tr>", 1)[0]
+        for email in ("a@gut.example", "b@alt.example", "c@ohnemx.example")
+    }
+    assert ">OK</a>" in rows["a@gut.example"] and "badge-problem" not in rows["a@gut.example"]
+    assert ">SPF ohne Plattform</a>" in rows["b@alt.example"]
+    assert ">Keine MX-Einträge</a>" in rows["c@ohnemx.example"]
+    assert ">Problem</a>" not in listing
+
+
 async def test_spf_check_all_with_script_reports_progress(spf_browser: httpx.AsyncClient, user: DashboardUser) -> None:
     """The progress script's JSON start returns at once; spf-status follows the check to the end."""
     await _accounts(user, "a@gut.example", "b@alt.example")
