@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -14,26 +13,14 @@ from mailaccounts.app import build_app
 from mailaccounts.settings import Settings
 from resolvers.intake import deliver_message
 from resolvers.mailboxes import Recipient
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.support.dashboard import PASSWORD, DashboardUser
 from tests.support.dns import LoopbackDnsServer
 from tests.support.serve import uvicorn_on_loopback
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
 
-# Without Chromium only these tests are skipped; in CI (CI=true) a missing browser fails them.
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() and os.environ.get("CI") != "true",
-    reason="browser tests need Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
-)
+pytestmark = needs_chromium
 
 
 ZONE: dict[str, list[Any]] = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -17,25 +16,13 @@ from mailaccounts.app import build_app
 from mailaccounts.settings import Settings
 from orm.models import Scope
 from resolvers.tokens import create_token
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.support.serve import uvicorn_on_loopback
 from web.app import GRAPHIQL_CONTENT_SECURITY_POLICY, GRAPHIQL_DIR
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "graphiql"
 ROOT = Path(__file__).resolve().parents[2]
 
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists() and os.environ.get("CI") != "true",
-    reason="browser tests need Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
-)
 
 # Playwright's waits: far above what loading 1.7 MB of scripts from loopback takes on a busy machine.
 WAIT_MS = 30_000
