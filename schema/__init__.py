@@ -20,7 +20,14 @@ from schema.accounts import AccountMutation, AccountQuery
 from schema.context import Context, Outbox, RateWindow, SpfChecker, authenticate_bearer, spend_api_points
 from schema.errors import should_mask_error
 from schema.ids import node_field
-from schema.limits import MAX_TOKENS, DocumentLimiter, GraphQLLimits, concurrent_network_executor, request_points
+from schema.limits import (
+    MAX_TOKENS,
+    DocumentLimiter,
+    GraphQLLimits,
+    concurrent_network_executor,
+    measure_request,
+    request_cost,
+)
 from schema.mail import MailMutation, MailQuery
 from schema.messages import negotiate_language
 from schema.session import (
@@ -52,9 +59,10 @@ __all__ = [
     "build_schema",
     "login_user",
     "logout_user",
+    "measure_request",
     "negotiate_language",
     "principal_for_user",
-    "request_points",
+    "request_cost",
     "schema",
     "spend_api_points",
     "unlock_link_valid",

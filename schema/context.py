@@ -13,6 +13,7 @@ from resolvers.rate_limits import RateWindow, spend
 from resolvers.sending import Outbox
 from resolvers.spf import SpfChecker
 from resolvers.tokens import Principal, authenticate, hash_token
+from schema.limits import DocumentMeasure
 
 __all__ = [
     "API_RATE_WINDOW",
@@ -45,6 +46,9 @@ class Context:
     # Runs SPF checks with the process-wide DNS cache; None where the front end cannot check.
     spf_checker: SpfChecker | None = None
     message_count_loader: DataLoader[int, int] = field(default_factory=lambda: DataLoader(load_fn=_load_message_counts))
+    # (query text, its measure) when the front end measured the document before execution (the API's rate
+    # limit), so the document limiter need not walk it again.
+    document_measure: tuple[str, DocumentMeasure] | None = None
 
     @property
     def tenant_id(self) -> int:

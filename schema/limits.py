@@ -49,9 +49,9 @@ __all__ = [
     "GraphQLLimits",
     "concurrent_network_executor",
     "measure_document",
+    "measure_request",
     "parse_document",
     "request_cost",
-    "request_points",
 ]
 
 MAX_TOKENS = 2000
@@ -304,18 +304,18 @@ def request_cost(measure: DocumentMeasure) -> int:
     return 1 + math.ceil(measure.page_objects / OBJECTS_PER_POINT) + NETWORK_FIELD_COST * measure.network_fields
 
 
-def request_points(
+def measure_request(
     schema: GraphQLSchema, query: str | None, variables: Mapping[str, Any] | None, limits: GraphQLLimits
-) -> int:
-    """The cost of a request before it runs; a document that does not parse or is over the limit costs 1."""
+) -> DocumentMeasure | None:
+    """The measure of a request's document with its variables, or None when there is none or it does not parse."""
     if not query:
-        return 1
+        return None
     try:
         document = parse_document(query)
     except GraphQLError:
-        return 1
-    measure = measure_document(document, schema, max_selections=limits.max_fields, variables=variables)
-    return request_cost(measure)
+        return None
+    return measure_document(document, schema, max_selections=limits.max_fields, variables=variables)
+
 
 
 def limit_error(measure: DocumentMeasure, limits: GraphQLLimits, lang: str) -> GraphQLError | None:
@@ -358,7 +358,14 @@ class DocumentLimiter(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         if document is not None and context.pre_execution_errors is None:
-            measure = measure_document(document, context.schema._schema, max_selections=self.limits.max_fields)
+            # The API measured this document already for its rate limit (with variables, which change only
+            # the page sizes, not what is checked here): one walk per request, not two.
+            known = getattr(context.context, "document_measure", None)
+            measure = (
+                known[1]
+                if known is not None and known[0] == context.query
+                else measure_document(document, context.schema._schema, max_selections=self.limits.max_fields)
+            )
             lang = getattr(context.context, "lang", DEFAULT_LANGUAGE)
             error = limit_error(measure, self.limits, lang)
             # Setting the errors here tells Strawberry validation has run, so it does not run it again.

@@ -14,7 +14,7 @@ from mailaccounts.settings import Settings
 from orm.models import Scope
 from resolvers.tokens import create_token
 from schema import schema
-from schema.limits import GraphQLLimits, measure_document, request_cost, request_points
+from schema.limits import GraphQLLimits, measure_document, measure_request, request_cost
 from tests.support.api import Api
 
 COUNT = "{ accounts { totalCount } }"
@@ -51,7 +51,9 @@ async def limited(db: str, settings: Settings, clock: FakeClock) -> AsyncIterato
 
 
 def points(query: str, variables: dict[str, object] | None = None) -> int:
-    return request_points(schema._schema, query, variables, GraphQLLimits())
+    """What the API charges for `query`: a document that does not parse costs 1."""
+    measure = measure_request(schema._schema, query, variables, GraphQLLimits())
+    return request_cost(measure) if measure is not None else 1
 
 
 def test_cost_formula() -> None:

@@ -35,8 +35,9 @@ from schema import (
     SpfChecker,
     authenticate_bearer,
     build_schema,
+    measure_request,
     negotiate_language,
-    request_points,
+    request_cost,
     spend_api_points,
 )
 from schema.messages import limit_message
@@ -184,9 +185,12 @@ class _SchemaEndpoint(GraphQL[Context, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         if self.config.api_rate_limit:
-            points = request_points(
+            measure = measure_request(
                 self.graphql_schema._schema, request_data.query, request_data.variables, self.config.graphql_limits
             )
+            if measure is not None and request_data.query is not None:
+                context.document_measure = (request_data.query, measure)
+            points = request_cost(measure) if measure is not None else 1
             try:
                 window = await spend_api_points(
                     request.scope["state"]["bearer_secret"],
