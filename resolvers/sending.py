@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
+import string
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry, SingleAddressHeader, UnstructuredHeader
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
+from email.policy import Policy
 from email.utils import format_datetime, make_msgid
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from orm.models import MailAccount, Message, SmtpSecurity
 from resolvers.accounts import normalize_address
@@ -196,9 +199,7 @@ def _account_address(account: MailAccount) -> str:
 
 
 def _validate_subject(subject: str) -> str:
-    if len(subject) > SUBJECT_MAX or any(
-        unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") for ch in subject
-    ):
+    if len(subject) > SUBJECT_MAX or any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") for ch in subject):
         raise InvalidSubject("subject")
     return subject.strip()
 
@@ -226,6 +227,109 @@ def _references_of(raw: bytes) -> list[str]:
     return [ref for ref in raw_header(raw, "References").split() if _MSG_ID.match(ref)][-20:]
 
 
+# RFC 5322 §2.1.1: header lines of at most 78 characters; RFC 2047 §2: an encoded word of at most 75.
+_LINE_MAX = 78
+_WORD_MAX = 75
+# Q-encoded as themselves: the characters RFC 2047 §5(3) allows even in a phrase (the From display name).
+_Q_LITERAL = frozenset((string.ascii_letters + string.digits + "!*+-/").encode())
+_PLAIN_TEXT = re.compile(r"[!-~]+(?: +[!-~]+)*")  # printable ASCII, no space at either end
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ATOMS = re.compile(rf"{_ATEXT}(?: {_ATEXT})*")
+
+
+def _encoded_word(text: str, q: bool) -> str:
+    data = text.encode()
+    if q:
+        return (
+            "=?utf-8?q?"
+            + "".join("_" if byte == 0x20 else chr(byte) if byte in _Q_LITERAL else f"={byte:02X}" for byte in data)
+            + "?="
+        )
+    return f"=?utf-8?b?{base64.b64encode(data).decode('ascii')}?="
+
+
+def _encoded_words(text: str, first_room: int) -> list[str]:
+    """`text` as UTF-8 encoded words of whole characters, one per line; Q or B, whichever is shorter.
+
+    Every space of the text is inside a word: the whitespace between two encoded words is no text (RFC 2047
+    §6.2). The first word takes at most `first_room` characters, the others _WORD_MAX.
+    """
+    q = len(_encoded_word(text, True)) <= len(_encoded_word(text, False))
+    words: list[str] = []
+    chunk = ""
+    room = min(first_room, _WORD_MAX)
+    for char in text:
+        if chunk and len(_encoded_word(chunk + char, q)) > room:
+            words.append(_encoded_word(chunk, q))
+            chunk, room = "", _WORD_MAX  # on a continuation line of its own: " " and the word, 76 of 78
+        chunk += char
+    words.append(_encoded_word(chunk, q))
+    return words
+
+
+def _folded_text(text: str, used: int, linesep: str) -> str:
+    """An unstructured value (Subject) after `used` characters of its line: plain ASCII folded before a space
+    where it allows, else encoded words; a space is never lost and no line is longer than _LINE_MAX."""
+    if _PLAIN_TEXT.fullmatch(text) and "=?" not in text:
+        lines = [""]
+        for token in re.findall(r" *[^ ]+", text):  # a fold goes before a token's spaces, which stay on its line
+            if lines[-1] and len(lines[-1]) + len(token) > _LINE_MAX - (used if len(lines) == 1 else 0):
+                lines.append("")
+            lines[-1] += token
+        if len(lines[0]) + used <= _LINE_MAX and all(len(line) <= _LINE_MAX for line in lines):
+            return linesep.join(lines)
+    return (linesep + " ").join(_encoded_words(text, _LINE_MAX - used))
+
+
+def _folded_mailbox(display_name: str, addr_spec: str, used: int, linesep: str) -> str:
+    """`name <address>` after `used` characters of its line: an ASCII name as atoms or a quoted string when it
+    fits the line, else encoded words, with the address after the last one or on its own line."""
+    if not display_name:
+        return addr_spec
+    if _PLAIN_TEXT.fullmatch(display_name) and "=?" not in display_name:
+        quoted = re.sub(r'(["\\])', r"\\\1", display_name)
+        phrase = display_name if _ATOMS.fullmatch(display_name) else f'"{quoted}"'
+        if used + len(phrase) + len(addr_spec) + 3 <= _LINE_MAX:
+            return f"{phrase} <{addr_spec}>"
+    words = _encoded_words(display_name, _LINE_MAX - used)
+    last = f"{words[-1]} <{addr_spec}>"
+    if len(last) <= _LINE_MAX - (used if len(words) == 1 else 1):
+        words[-1] = last
+    else:
+        words.append(f"<{addr_spec}>")
+    return (linesep + " ").join(words)
+
+
+# CPython's folder can leave the space between two words it encodes outside the encoded words, where RFC 2047
+# §6.2 makes readers drop it ("ÖÖÖ ÜÜÜ" arrives as "ÖÖÖÜÜÜ"): gh-92081 on 3.11, and gh-144156 in its fix
+# (3.12.5, 3.13, 3.14 until 2026). It also folds a From into lines over 78 characters. So Subject and From
+# are encoded and folded here; the stdlib's header classes still parse the values and refuse line breaks.
+class _SentSubject(UnstructuredHeader, BaseHeader):
+    @classmethod
+    def parse(cls, value: str, kwds: dict[str, Any]) -> None:
+        super().parse(value, kwds)
+        kwds["decoded"] = value  # the text as entered, even where it looks like an encoded word
+
+    def fold(self, *, policy: Policy) -> str:
+        if not str(self):
+            return f"{self.name}:{policy.linesep}"
+        return f"{self.name}: {_folded_text(str(self), len(self.name) + 2, policy.linesep)}{policy.linesep}"
+
+
+# typeshed declares AddressHeader.init as (*args, **kw); at run time these are the bases the registry joins anyway.
+class _SentFrom(SingleAddressHeader, BaseHeader):  # type: ignore[misc]
+    def fold(self, *, policy: Policy) -> str:
+        mailbox = self.address
+        folded = _folded_mailbox(mailbox.display_name, mailbox.addr_spec, len(self.name) + 2, policy.linesep)
+        return f"{self.name}: {folded}{policy.linesep}"
+
+
+_SENT_HEADERS = HeaderRegistry()
+_SENT_HEADERS.map_to_type("subject", _SentSubject)
+_SENT_HEADERS.map_to_type("from", _SentFrom)
+_SENT_POLICY = SMTP_POLICY.clone(header_factory=_SENT_HEADERS)
+
+
 def build_message(
     account: MailAccount,
     draft: Draft,
@@ -238,12 +342,12 @@ def build_message(
 ) -> bytes:
     """The MIME message as sent: From with the sender name, Date, Message-ID, threading, text and html.
 
-    Header values go through `email`'s header registry, which encodes and folds them and refuses
-    line breaks, so no input can add a header. Bcc recipients are not in the headers.
+    Header values go through `email`'s header registry, which refuses line breaks, so no input can add
+    a header; Subject and From are encoded and folded by _SENT_POLICY. Bcc recipients are not in the headers.
     """
     sender = _account_address(account)
     local, _, domain = sender.rpartition("@")
-    message = EmailMessage(policy=SMTP_POLICY)
+    message = EmailMessage(policy=_SENT_POLICY)
     message["From"] = Address(display_name=account.sender_name, username=local, domain=domain)
     if to:
         message["To"] = ", ".join(to)
