@@ -8,21 +8,22 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
 
 from domaincheck.dns import DnsClient
 from mailaccounts.database import database, ping_database
+from mailaccounts.jobs import JobRunner, job_runner_for
 from mailaccounts.settings import Settings
 from mailflow.listener import ListenerConfig, start_listener
 from mailflow.relay import SmtpRelay, parse_relay_url
+from resolvers.jobs import JobServices
 from resolvers.outbound import OutboundGuard, OutboundPolicy
 from resolvers.rate_limits import prune_counters
 from resolvers.sending import EnvelopeSender, Outbox
 from resolvers.sign_in import SignInLimits, UnlockMailer
-from resolvers.spf import SpfChecker, recheck_stale_accounts
+from resolvers.spf import SpfChecker
 from schema import GraphQLLimits
 from web.app import WebConfig, create_app
 from web.dashboard import DashboardConfig
@@ -35,6 +36,7 @@ __all__ = [
     "build_outbox",
     "build_sign_in_limits",
     "build_spf_checker",
+    "job_worker",
     "rate_counter_pruning",
     "smtp_listener",
 ]
@@ -63,11 +65,15 @@ def build_outbox(settings: Settings) -> Outbox:
     )
 
 
-def build_spf_checker(settings: Settings) -> SpfChecker:
-    """One SPF checker per process, so its DNS cache serves every check."""
+def build_spf_checker(settings: Settings, jobs: JobRunner | None = None) -> SpfChecker:
+    """One SPF checker per process, so its DNS cache serves every check; bulk checks go to `jobs`."""
     dns = DnsClient(settings.dns_nameservers or None, lifetime=settings.dns_timeout)
     return SpfChecker(
-        dns, platform_include=settings.spf_include, sender_ips=settings.sender_ips, timeout=settings.dns_timeout
+        dns,
+        platform_include=settings.spf_include,
+        sender_ips=settings.sender_ips,
+        timeout=settings.dns_timeout,
+        jobs=jobs,
     )
 
 
@@ -84,24 +90,22 @@ async def running(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
-async def spf_rechecks(settings: Settings, checker: SpfChecker) -> AsyncIterator[None]:
-    """With SPF_RECHECK_HOURS, re-check accounts whose last check is older, in the background."""
-    if not settings.spf_recheck_hours:
-        yield
-        return
-    older_than = timedelta(hours=settings.spf_recheck_hours)
+async def job_worker(jobs: JobRunner, services: JobServices) -> AsyncIterator[None]:
+    """A job worker on this event loop for the duration of the block (`serve` with JOBS_IN_PROCESS).
 
-    async def loop() -> None:
-        while True:
-            try:
-                # A full batch means more are stale: go on at once, otherwise look again in ten minutes.
-                if await recheck_stale_accounts(checker, older_than) < 500:
-                    await asyncio.sleep(600)
-            except Exception:
-                log.exception("periodic SPF re-check failed")
-                await asyncio.sleep(600)
+    It also starts the periodic tasks (SPF_RECHECK_HOURS); on PostgreSQL they run once per period
+    however many instances run a worker.
+    """
 
-    async with running(loop()):
+    async def work() -> None:
+        try:
+            await jobs.work(services)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the job worker stopped")
+
+    async with running(work()):
         yield
 
 
@@ -193,13 +197,14 @@ def build_app(
 ) -> Starlette:
     """The service's ASGI app; `manage_database=False` when the caller already opened the database.
 
-    With `run_smtp_listener` (`mailaccounts serve`) the lifespan also runs the SMTP listener. `clock`
-    is the API rate limit's (tests fake it).
+    With `run_smtp_listener` (`mailaccounts serve`) the lifespan also runs the SMTP listener; with
+    JOBS_IN_PROCESS it runs a job worker. `clock` is the API rate limit's (tests fake it).
     """
 
-    # One of each per process: the API and the dashboard share the relay and the DNS cache.
+    # One of each per process: the API and the dashboard share the relay, the DNS cache and the job queue.
     outbox = build_outbox(settings)
-    spf_checker = build_spf_checker(settings)
+    jobs = job_runner_for(settings)
+    spf_checker = build_spf_checker(settings, jobs)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -208,9 +213,10 @@ def build_app(
                 await stack.enter_async_context(database(settings.database_url))
             if run_smtp_listener:
                 await stack.enter_async_context(smtp_listener(settings))
-            await stack.enter_async_context(spf_rechecks(settings, spf_checker))
+            await stack.enter_async_context(jobs.open())
+            if settings.jobs_in_process:
+                await stack.enter_async_context(job_worker(jobs, JobServices(spf_checker=spf_checker)))
             await stack.enter_async_context(rate_counter_pruning())
-            stack.push_async_callback(spf_checker.close)
             yield
 
     return create_app(

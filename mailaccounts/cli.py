@@ -1,4 +1,4 @@
-"""The `mailaccounts` command: serve, smtp, migrate, token, user, spf."""
+"""The `mailaccounts` command: serve, smtp, worker, jobs, migrate, token, user, spf."""
 
 from __future__ import annotations
 
@@ -274,30 +274,29 @@ def cmd_smtp(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _print_report(view: Any, lang: str) -> None:
-    """The report as a postmaster reads it."""
-    de = lang == "de"
-    print(f"Domain: {view.domain}")
-    print(
-        ("Ergebnis: " if de else "Result: ") + ("in Ordnung" if de else "ok")
-        if view.ok
-        else ("Ergebnis: Handlungsbedarf" if de else "Result: action needed")
-    )
+    """The report as a postmaster reads it, labelled in `lang`."""
+    from texts import translations
+
+    _ = translations(lang).gettext
+    print(_("Domain: {domain}").format(domain=view.domain))
+    print(_("Result: ok") if view.ok else _("Result: action needed"))
     for problem in view.problems:
         print(f"  ! {problem.code}: {problem.message(lang)}")
-    print(("SPF-Eintrag: " if de else "SPF record: ") + (view.record or "-"))
+    print(_("SPF record: {record}").format(record=view.record or "-"))
     if view.suggested_record:
-        print(("Vorschlag:   " if de else "Suggested:  ") + view.suggested_record)
-    print(("DNS-Abfragen: " if de else "DNS lookups: ") + f"{view.lookup_count} / 10")
+        # Translators: the value starts in the same column as the line above's.
+        print(_("Suggested:  {record}").format(record=view.suggested_record))
+    print(_("DNS lookups: {count} / 10").format(count=view.lookup_count))
     print("MX: " + (", ".join(view.mx_hosts) or "-"))
     print("DMARC: " + (view.dmarc_record or "-"))
     if view.tree:
-        print("Include-Baum:" if de else "Include tree:")
+        print(_("Include tree:"))
         for entry in view.tree:
             via = f"{entry.mechanism} -> " if entry.mechanism else ""
             error = f"  [{entry.error}]" if entry.error else ""
             print(f"  {'  ' * entry.depth}{via}{entry.domain} ({entry.lookups}){error}")
     if view.findings:
-        print("Befunde:" if de else "Findings:")
+        print(_("Findings:"))
         for finding in view.findings:
             print(f"  [{finding.severity}] {finding.code}: {finding.message(lang)}")
 
@@ -348,6 +347,9 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="apply the database migrations").set_defaults(handler=cmd_migrate)
     commands.add_parser("smtp", help="run only the SMTP listener on SMTP_LISTEN").set_defaults(handler=cmd_smtp)
+    from mailaccounts.cli_jobs import add_job_commands
+
+    add_job_commands(commands)
 
     user = commands.add_parser("user", help="manage dashboard users")
     user.set_defaults(handler=cmd_user)
@@ -415,4 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m mailaccounts.cli`: run the module as imported, whose CommandError the command modules raise.
+    from mailaccounts.cli import main as run_command
+
+    sys.exit(run_command())

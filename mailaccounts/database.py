@@ -37,11 +37,19 @@ async def database(database_url: str, *, global_fallback: bool = True) -> AsyncI
 
 
 async def migrate_database(database_url: str) -> None:
-    """Apply every migration in orm/migrations that the database has not seen yet."""
+    """Apply every migration in orm/migrations that the database has not seen yet, then the job tables."""
+    from mailaccounts.jobs import apply_job_schema
+
     _prepare(database_url)
-    async with TortoiseContext():
+    async with TortoiseContext() as ctx:
         await migrate(config=tortoise_config(database_url))
         await connections.close_all(discard=True)
+        # The SQLite runner's table lives beside the models; procrastinate connects on its own.
+        await ctx.init(config=tortoise_config(database_url))
+        try:
+            await apply_job_schema(database_url)
+        finally:
+            await connections.close_all(discard=True)
 
 
 async def ping_database() -> None:

@@ -405,6 +405,29 @@ class Settings:
         "re-check every account's SPF when its last check is older; 0: never",
         _int(0, 24 * 365),
     )
+    jobs_in_process: bool = setting(
+        "JOBS_IN_PROCESS",
+        True,
+        "`true`",
+        "`serve` runs a job worker in its own process (bulk SPF checks, periodic re-checks); `false`: only "
+        "`mailaccounts worker` processes run jobs (PostgreSQL; on SQLite jobs then wait for one)",
+        _bool,
+    )
+    worker_concurrency: int = setting(
+        "WORKER_CONCURRENCY",
+        4,
+        "`4`",
+        "jobs one worker (in `serve` or `mailaccounts worker`) runs at the same time",
+        _int(1, 100),
+    )
+    jobs_stalled_after: int = setting(
+        "JOBS_STALLED_AFTER",
+        30,
+        "`30`",
+        "seconds a worker may go without a heartbeat (it sends one every third of that) before it counts as "
+        "gone and its running jobs start again on another worker",
+        _int(3, 3600),
+    )
 
     @property
     def smtp_listen_host(self) -> str:

@@ -32,6 +32,16 @@ TABLES = [
     "tenant",
     "rate_counter",
 ]
+# The job runners' own tables (mailaccounts/jobs_sqlite.py, procrastinate's), children first as well.
+JOB_TABLES = {
+    "sqlite": ["job_queue"],
+    "postgres": [
+        "procrastinate_periodic_defers",
+        "procrastinate_events",
+        "procrastinate_jobs",
+        "procrastinate_workers",
+    ],
+}
 
 
 async def _admin(url: str, sql: str) -> None:
@@ -81,7 +91,7 @@ async def db(database_url: str) -> AsyncIterator[str]:
     """The database opened for one test and emptied before it."""
     async with database(database_url):
         conn = connections.get("default")
-        for table in TABLES:
+        for table in TABLES + JOB_TABLES["sqlite" if database_url.startswith("sqlite://") else "postgres"]:
             await conn.execute_script(f'DELETE FROM "{table}"')
         yield database_url
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import re
 import uuid
+from collections.abc import Iterator
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["RequestIdLogFilter", "RequestIdMiddleware", "current_request_id"]
+__all__ = ["RequestIdLogFilter", "RequestIdMiddleware", "current_request_id", "request_id_bound"]
 
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _ACCEPTABLE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -18,6 +20,16 @@ _ACCEPTABLE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 def current_request_id() -> str:
     """The id of the request being handled, or "-" outside a request."""
     return _request_id.get()
+
+
+@contextlib.contextmanager
+def request_id_bound(request_id: str) -> Iterator[None]:
+    """Scope `request_id` to the block: a background job logs with the id of the request that started it."""
+    token = _request_id.set(request_id)
+    try:
+        yield
+    finally:
+        _request_id.reset(token)
 
 
 class RequestIdLogFilter(logging.Filter):
