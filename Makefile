@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATABASE_URL ?= sqlite://data/mailaccounts.sqlite3
 SPF_SUITE_CACHE := .cache/pyspf-2.0.14/test
 
-.PHONY: run test lint schema spf-suite clean
+.PHONY: run test lint schema texts screenshots spf-suite clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,25 @@ test: $(STAMP) spf-suite lint
 
 schema: $(STAMP)
 	$(BIN)/python -c 'from schema import schema; print(schema.as_str())' > schema.graphql
+
+# Re-extract every text (texts/locale/messages.pot) and update the .po files, as [tool.babel.*] in
+# pyproject.toml says; then translate what is new or fuzzy in texts/locale/de/LC_MESSAGES/messages.po.
+# pybabel stamps the time into every catalogue; the line is dropped so that an unchanged source leaves no diff.
+texts: $(STAMP)
+	$(BIN)/pybabel -q extract
+	$(BIN)/pybabel -q update
+	sed -i '/^"POT-Creation-Date: /d' texts/locale/messages.pot texts/locale/*/LC_MESSAGES/messages.po
+
+# The README's and docs/DASHBOARD.md's screenshots, from the last run of tests/dashboard/test_layout.py.
+SHOTS := test-artifacts/dashboard/layout
+screenshots:
+	@test -f $(SHOTS)/accounts-spf-summary-1280-screen.png || { echo "run: .venv/bin/pytest tests/dashboard/test_layout.py"; exit 1; }
+	mkdir -p docs/screenshots
+	cp $(SHOTS)/accounts-spf-summary-1280-screen.png docs/screenshots/accounts-1280.png
+	cp $(SHOTS)/accounts-spf-summary-390-screen.png docs/screenshots/accounts-390.png
+	cp $(SHOTS)/account-spf-problem-1280-screen.png docs/screenshots/account-1280.png
+	cp $(SHOTS)/account-spf-problem-390-screen.png docs/screenshots/account-390.png
+	cp $(SHOTS)/message-390-screen.png docs/screenshots/message-390.png
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

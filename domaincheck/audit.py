@@ -51,13 +51,13 @@ class Finding:
     severity: Severity
     params: Mapping[str, Any] = field(default_factory=dict)
 
-    def message(self, lang: str = "de") -> str:
-        """The message in ``lang`` ("de" or "en")."""
-        return message(self.code, lang, **self.params)
+    def message(self) -> str:
+        """The English source text; the user's language comes from the project's catalogue (texts/)."""
+        return message(self.code, **self.params)
 
-    def to_dict(self, lang: str = "de") -> dict[str, Any]:
-        """JSON-friendly form: code, severity, message."""
-        return {"code": self.code, "severity": self.severity, "message": self.message(lang)}
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form: code, severity, params and the English message."""
+        return {"code": self.code, "severity": self.severity, "params": dict(self.params), "message": self.message()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +67,13 @@ class Problem:
     code: str
     params: Mapping[str, Any] = field(default_factory=dict)
 
-    def message(self, lang: str = "de") -> str:
-        """The message in ``lang`` ("de" or "en")."""
-        return message(self.code, lang, **self.params)
+    def message(self) -> str:
+        """The English source text; the user's language comes from the project's catalogue (texts/)."""
+        return message(self.code, **self.params)
 
-    def to_dict(self, lang: str = "de") -> dict[str, Any]:
-        """JSON-friendly form: code, message."""
-        return {"code": self.code, "message": self.message(lang)}
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form: code, params and the English message."""
+        return {"code": self.code, "params": dict(self.params), "message": self.message()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +150,8 @@ class DomainReport:
         """The codes of the findings, in order."""
         return [finding.code for finding in self.findings]
 
-    def to_dict(self, lang: str = "de") -> dict[str, Any]:
-        """JSON-friendly form with the camelCase keys of the GraphQL type; messages in ``lang``."""
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form with the camelCase keys of the GraphQL type; codes, params, English messages."""
         return {
             "domain": self.domain,
             "ok": self.ok,
@@ -162,8 +162,8 @@ class DomainReport:
             "voidLookupCount": self.void_lookup_count,
             "mxHosts": list(self.mx_hosts),
             "dmarcRecord": self.dmarc_record,
-            "findings": [finding.to_dict(lang) for finding in self.findings],
-            "problems": [problem.to_dict(lang) for problem in self.problems],
+            "findings": [finding.to_dict() for finding in self.findings],
+            "problems": [problem.to_dict() for problem in self.problems],
             "suggestedRecord": self.suggested_record,
             "platformAuthorized": self.platform_authorized,
         }

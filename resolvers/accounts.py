@@ -6,7 +6,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -33,6 +33,7 @@ __all__ = [
     "MailAccount",
     "MergeResult",
     "NormalizedAddress",
+    "SpfFilter",
     "create_account",
     "delete_account",
     "get_account",
@@ -48,6 +49,8 @@ __all__ = [
 ]
 
 SENDER_NAME_MAX = 200
+# The SPF states the account list can be filtered by: a passing verdict, anything else after a check, never checked.
+SpfFilter = Literal["ok", "problem", "unchecked"]
 # Characters that would break or forge a mail header, or hide text from the reader.
 _FORBIDDEN_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
 
@@ -210,11 +213,22 @@ async def list_accounts(
     after: str | None = None,
     active: bool | None = None,
     search: str | None = None,
+    spf: SpfFilter | None = None,
 ) -> Page[MailAccount]:
-    """A page of the tenant's accounts in creation order, filtered by status and a search text."""
+    """A page of the tenant's accounts in creation order, filtered by status, SPF state and a search text.
+
+    `spf="problem"` is every checked account without a passing verdict, a check that could not run
+    included: the accounts that spfCheckAll counts in `withProblems`.
+    """
     query = MailAccount.filter(tenant_id=tenant_id)
     if active is not None:
         query = query.filter(active=active)
+    if spf == "ok":
+        query = query.filter(spf_ok=True)
+    elif spf == "problem":
+        query = query.filter(Q(spf_ok=False) | Q(spf_ok__isnull=True), spf_checked_at__isnull=False)
+    elif spf == "unchecked":
+        query = query.filter(spf_checked_at__isnull=True)
     # PostgreSQL text cannot hold NUL (a search for it would fail the query); no address contains one.
     search = search.replace("\x00", "") if search else search
     if search and search.strip():

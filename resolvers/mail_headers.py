@@ -1,24 +1,33 @@
-"""Header fields of a raw message, read leniently: the one header parser of intake and of sending."""
+"""Raw messages read leniently: the one header and MIME parser of intake, sending and the message view."""
 
 from __future__ import annotations
 
 import email.message
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from email import policy
 from email.header import decode_header, make_header
-from email.parser import BytesHeaderParser
+from email.parser import BytesHeaderParser, BytesParser
 from email.policy import Compat32
 from email.utils import parsedate_to_datetime
 
 __all__ = [
     "MESSAGE_ID_MAX",
+    "TEXT_MAX",
+    "VIEW_HEADERS",
     "HeaderFields",
+    "MessageContent",
     "parse_header_fields",
     "raw_header",
+    "read_message",
 ]
 
 MESSAGE_ID_MAX = 998
+# The message view shows at most this much text; the raw message stays available in full.
+TEXT_MAX = 200_000
+# The headers the message view shows, in this order, when present.
+VIEW_HEADERS = ("From", "To", "Cc", "Reply-To", "Date", "Subject", "Message-ID")
 
 
 class _RawHeaderPolicy(Compat32):
@@ -32,6 +41,7 @@ class _RawHeaderPolicy(Compat32):
 
 
 _HEADER_PARSER = BytesHeaderParser(policy=_RawHeaderPolicy())
+_MIME_PARSER = BytesParser(policy=policy.default)
 _ESCAPED = re.compile("[\udc80-\udcff]")
 
 
@@ -131,3 +141,78 @@ def raw_header(raw: bytes, name: str) -> str:
         return str(headers.get(name) or "")
     except Exception:  # broken headers read as absent, as in parse_header_fields
         return ""
+
+
+@dataclass(frozen=True)
+class MessageContent:
+    """What a reader sees of a raw message: decoded headers, one text and the attachments' names.
+
+    `text` is the text/plain body, else the HTML source (`html_only`), never rendered; broken MIME gives the
+    raw body as text rather than an error.
+    """
+
+    headers: list[tuple[str, str]]
+    text: str
+    html_only: bool = False
+    attachments: list[str] = field(default_factory=list)
+    truncated: bool = False
+
+
+def _part_text(part: email.message.Message) -> str:
+    """A text part decoded: transfer encoding, then its charset; undeclared or unknown ones as UTF-8, else Latin-1."""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return str(part.get_payload())
+    charset = part.get_content_charset()
+    if charset and charset not in ("us-ascii", "ascii"):
+        try:
+            return payload.decode(charset, "replace")
+        except LookupError:
+            pass
+    return _eight_bit(payload.decode("ascii", "surrogateescape"))
+
+
+def _body_after_headers(raw: bytes) -> str:
+    """The raw body as text, for mail whose MIME structure cannot be read."""
+    return _eight_bit(raw[len(_header_block(raw)) :].decode("ascii", "surrogateescape").lstrip("\r\n"))
+
+
+def _mime_body(raw: bytes) -> tuple[str, bool, list[str]]:
+    """The text, whether it is HTML source, and the attachment names; raises on MIME the parser cannot walk."""
+    parsed = _MIME_PARSER.parsebytes(raw)
+    if not isinstance(parsed, email.message.EmailMessage):  # policy.default always builds one; this tells mypy
+        raise TypeError(type(parsed).__name__)
+    attachments = [part.get_filename() or part.get_content_type() for part in parsed.iter_attachments()]
+    body = parsed.get_body(preferencelist=("plain", "html"))
+    if body is None:
+        if parsed.is_multipart():
+            return "", False, attachments
+        if parsed.get_content_maintype() == "multipart":  # no usable boundary: the parser kept the body as one text
+            raise ValueError("multipart without parts")
+        # A single part that is no text (a PDF sent as the whole message) is an attachment, not text to show.
+        return "", False, [parsed.get_filename() or parsed.get_content_type()]
+    return _part_text(body), body.get_content_type() == "text/html", attachments
+
+
+def read_message(raw: bytes, max_chars: int = TEXT_MAX) -> MessageContent:
+    """The headers of VIEW_HEADERS (decoded as intake decodes them), the text and the attachments of a raw message."""
+    parsed_headers = _headers(raw)
+    headers = []
+    if parsed_headers is not None:
+        for name in VIEW_HEADERS:
+            value = _text(parsed_headers, name)
+            if value:
+                headers.append((name, value))
+    try:
+        text, html_only, attachments = _mime_body(raw)
+    except Exception:  # broken MIME (or a structure nested too deep) is shown as its raw body
+        text, html_only, attachments = _body_after_headers(raw), False, []
+    # NUL is no character a reader can see; browsers show it as U+FFFD anyway.
+    text = text.replace("\x00", "\ufffd")
+    return MessageContent(
+        headers=headers,
+        text=text[:max_chars],
+        html_only=html_only,
+        attachments=attachments,
+        truncated=len(text) > max_chars,
+    )

@@ -1,18 +1,21 @@
-"""Messages of an account as the API reads them: pages, single messages, raw bytes."""
+"""Messages of an account as the API reads them: pages, single messages, raw bytes and readable content."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from orm.models import Direction, Message, MessageBody
+from resolvers.mail_headers import MessageContent, read_message
 from resolvers.pagination import Page, paginate
 
 __all__ = [
     "Direction",
     "Message",
+    "MessageContent",
     "get_message",
     "get_messages",
     "list_messages",
+    "message_content",
     "message_raw",
 ]
 
@@ -46,3 +49,8 @@ async def message_raw(message_id: int) -> bytes:
     """The raw bytes of a message, exactly as received or sent (call after a tenant-scoped lookup)."""
     content = await MessageBody.filter(message_id=message_id).values_list("content", flat=True)
     return bytes(content[0]) if content else b""
+
+
+async def message_content(message_id: int) -> MessageContent:
+    """The decoded headers, text and attachment names of a message (call after a tenant-scoped lookup)."""
+    return read_message(await message_raw(message_id))

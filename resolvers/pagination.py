@@ -17,7 +17,15 @@ T = TypeVar("T", bound=Model)
 
 
 class InvalidPageRequest(ValueError):
-    """`first` out of range or a cursor that this service did not hand out."""
+    """`first` out of range or a cursor that this service did not hand out.
+
+    `key` (INVALID_CURSOR, PAGE_SIZE_OUT_OF_RANGE) and `params` name the text the API shows.
+    """
+
+    def __init__(self, key: str, **params: object) -> None:
+        super().__init__(key, params)
+        self.key = key
+        self.params = params
 
 
 @dataclass(frozen=True)
@@ -43,13 +51,13 @@ def decode_cursor(cursor: str) -> int:
             raise ValueError(kind)
         return int(raw)
     except (ValueError, binascii.Error, UnicodeError):
-        raise InvalidPageRequest(f"invalid cursor {cursor!r}") from None
+        raise InvalidPageRequest("INVALID_CURSOR", cursor=cursor) from None
 
 
 async def paginate(query: QuerySet[T], *, first: int, after: str | None, descending: bool = False) -> Page[T]:
     """Fetch `first` rows of `query` after the cursor `after`, ordered by id, in two statements."""
     if not 0 <= first <= MAX_PAGE_SIZE:
-        raise InvalidPageRequest(f"first must be between 0 and {MAX_PAGE_SIZE}")
+        raise InvalidPageRequest("PAGE_SIZE_OUT_OF_RANGE", max=MAX_PAGE_SIZE)
     total_count = await query.count()
     page_query = query
     if after is not None:

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tortoise.expressions import Q
+
 from domaincheck.audit import DomainReport, SpfNode, audit_domain
 from domaincheck.dns import DnsClient
-from domaincheck.messages import message as domaincheck_message
+from domaincheck.messages import MESSAGES as SPF_SOURCE_TEXTS
 from domaincheck.names import InvalidDomainName, canonical_domain, mixed_script_label
 from domaincheck.spf import SpfResult, check_host
 from orm.models import MailAccount
 from resolvers.accounts import validate_account_address
 from resolvers.errors import NotFound
+from resolvers.jobs import JobQueue, JobServices, task
 from resolvers.smtp_servers import has_own_smtp_server
+from texts import coded_text
 
 __all__ = [
+    "CHECK_ACCOUNTS",
+    "RECHECK_STALE",
     "BulkCheckSummary",
     "SpfChecker",
     "SpfFindingView",
@@ -32,6 +38,7 @@ __all__ = [
     "check_domain_name",
     "evaluate_client",
     "recheck_stale_accounts",
+    "spf_message",
     "stored_report",
 ]
 
@@ -39,6 +46,11 @@ __all__ = [
 _TIMEOUT_MARGIN = 0.5
 # The problem code of a check that could not run (the resolver failed): no verdict about the domain.
 _DID_NOT_RUN = "DNS_TEMPORARY_FAILURE"
+
+
+def spf_message(code: str, lang: str, **params: Any) -> str:
+    """The text of an SPF problem or finding code in `lang`, from the catalogue (domaincheck keeps only codes)."""
+    return coded_text(lang, code, SPF_SOURCE_TEXTS[code], **params)
 
 
 @dataclass(frozen=True)
@@ -49,7 +61,7 @@ class SpfProblemView:
     params: Mapping[str, Any]
 
     def message(self, lang: str) -> str:
-        return domaincheck_message(self.code, lang, **self.params)
+        return spf_message(self.code, lang, **self.params)
 
 
 @dataclass(frozen=True)
@@ -174,13 +186,15 @@ class SpfChecker:
         sender_ips: Sequence[str] = (),
         timeout: float = 5.0,
         concurrency: int = 20,
+        jobs: JobQueue | None = None,
     ) -> None:
         self.dns = dns
         self.platform_include = platform_include
         self.sender_ips = tuple(sender_ips)
         self.timeout = timeout
         self.concurrency = concurrency
-        self._background: set[asyncio.Task[None]] = set()
+        # Where bulk checks without `wait` go; None where nothing runs jobs (the CLI's one-off checks).
+        self.jobs = jobs
 
     async def check_domain(self, domain: str, *, own_smtp_server: bool = False) -> SpfReportView:
         """Audit `domain`; finishes within the timeout plus a small margin whatever the DNS does."""
@@ -196,18 +210,11 @@ class SpfChecker:
             )
         return _view(report, checked_at)
 
-    def run_in_background(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        """Keep a reference to a background check so it is not collected; `close` cancels it."""
-        task = asyncio.create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
-
-    async def close(self) -> None:
-        """Cancel background checks (at shutdown)."""
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+    async def run_in_background(self, task_name: str, args: Mapping[str, Any]) -> int:
+        """Hand a check to the job queue (it survives a restart and may run on another instance); the job id."""
+        if self.jobs is None:
+            raise RuntimeError("this SPF checker has no job queue: background checks need one")
+        return await self.jobs.enqueue(task_name, args)
 
 
 def _domain_of(account: MailAccount) -> str:
@@ -340,15 +347,29 @@ async def bulk_check_status(tenant_id: int, started_at: datetime) -> BulkCheckSu
 
 
 async def check_accounts(tenant_id: int, checker: SpfChecker, *, wait: bool = True) -> BulkCheckSummary:
-    """Re-check every account of the tenant (bounded concurrency); without `wait` it runs in the background."""
+    """Re-check every account of the tenant (bounded concurrency).
+
+    Without `wait` the check is a job (`spf.check_accounts`) and the summary is the one at its start;
+    `bulk_check_status` follows it from the database.
+    """
     started_at = datetime.now(UTC)
-    accounts = await MailAccount.filter(tenant_id=tenant_id)
-    work = _check_many(accounts, checker)
-    if wait:
-        await work
-    else:
-        checker.run_in_background(work)
+    if not wait:
+        total = await MailAccount.filter(tenant_id=tenant_id).count()
+        await checker.run_in_background(CHECK_ACCOUNTS, {"tenant_id": tenant_id, "started_at": started_at.isoformat()})
+        return BulkCheckSummary(started_at=started_at, total=total, checked=0, ok=0)
+    await _check_many(await MailAccount.filter(tenant_id=tenant_id), checker)
     return await bulk_check_status(tenant_id, started_at)
+
+
+CHECK_ACCOUNTS = "spf.check_accounts"
+
+
+@task(CHECK_ACCOUNTS, retries=5, retry_wait=10.0)
+async def check_accounts_job(services: JobServices, *, tenant_id: int, started_at: str) -> None:
+    """The bulk check as a job: checks the accounts not checked since `started_at`, so a rerun resumes it."""
+    since = datetime.fromisoformat(started_at)
+    rest = MailAccount.filter(Q(spf_checked_at__isnull=True) | Q(spf_checked_at__lt=since), tenant_id=tenant_id)
+    await _check_many(await rest, services.spf_checker)
 
 
 async def recheck_stale_accounts(checker: SpfChecker, older_than: timedelta, *, limit: int = 500) -> int:
@@ -361,3 +382,20 @@ async def recheck_stale_accounts(checker: SpfChecker, older_than: timedelta, *, 
         )
     await _check_many(stale, checker)
     return len(stale)
+
+
+RECHECK_STALE = "spf.recheck_stale"
+# Accounts one pass of the periodic re-check takes at a time; each batch commits before the next.
+RECHECK_BATCH = 500
+
+
+@task(RECHECK_STALE)
+async def recheck_stale_job(services: JobServices, *, older_than_hours: int) -> None:
+    """The periodic re-check (SPF_RECHECK_HOURS) as a job: batches until no account is stale any more.
+
+    The runners start it once per period across all instances and never twice at once; a pass that
+    fails is not retried, the next period's pass takes over.
+    """
+    older_than = timedelta(hours=older_than_hours)
+    while await recheck_stale_accounts(services.spf_checker, older_than, limit=RECHECK_BATCH) == RECHECK_BATCH:
+        pass

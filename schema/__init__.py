@@ -8,7 +8,6 @@ import strawberry
 from strawberry import relay
 from strawberry.extensions import (
     DisableIntrospection,
-    MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
@@ -18,7 +17,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from schema.accounts import AccountMutation, AccountQuery
 from schema.context import Context, Outbox, RateWindow, SpfChecker, authenticate_bearer, spend_api_points
-from schema.errors import should_mask_error
+from schema.errors import MaskCrashes
 from schema.ids import node_field
 from schema.limits import (
     MAX_TOKENS,
@@ -95,7 +94,7 @@ def build_schema(*, production: bool = False, limits: GraphQLLimits | None = Non
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: MaskErrors(should_mask_error=should_mask_error),
+        MaskCrashes,
     ]
     if production:
         extensions.append(DisableIntrospection)

@@ -34,17 +34,34 @@ __all__ = ["AccountMutation", "AccountQuery", "MailAccount", "WriteScope"]
 class WriteScope(BasePermission):
     """Mutations need a token (or dashboard user) with write scope."""
 
-    message = "This token may only read (scope read); mutations need scope write."
-    error_extensions = {"code": "FORBIDDEN"}  # noqa: RUF012 - read by strawberry
-
     def has_permission(self, source: Any, info: Info[Context, Any], **kwargs: Any) -> bool:
-        return info.context.principal.can_write
+        # Raised here rather than through `message`: one permission instance serves every request, and the
+        # text is in the request's language.
+        if not info.context.principal.can_write:
+            raise PublicError(request_error_message("READ_ONLY_TOKEN", info.context.lang), "FORBIDDEN")
+        return True
 
 
 @strawberry.enum
 class AccountStatus(Enum):
     ACTIVE = "ACTIVE"
     INACTIVE = "INACTIVE"
+
+
+@strawberry.enum(description="An account's SPF state, to filter the list by.")
+class SpfFilter(Enum):
+    OK = strawberry.enum_value("OK", description="The last check passed.")
+    PROBLEM = strawberry.enum_value(
+        "PROBLEM", description="Checked, without a passing verdict (a check that could not run included)."
+    )
+    UNCHECKED = strawberry.enum_value("UNCHECKED", description="Never checked, or the address changed since.")
+
+
+_SPF_FILTERS: dict[SpfFilter, ops.SpfFilter] = {
+    SpfFilter.OK: "ok",
+    SpfFilter.PROBLEM: "problem",
+    SpfFilter.UNCHECKED: "unchecked",
+}
 
 
 @strawberry.type(description="One of the tenant's own addresses with its platform mailbox.")
@@ -208,6 +225,7 @@ class AccountQuery:
         after: str | None = None,
         status: AccountStatus | None = None,
         search: str | None = None,
+        spf: SpfFilter | None = None,
     ) -> MailAccountConnection:
         context = info.context
         try:
@@ -217,9 +235,10 @@ class AccountQuery:
                 after=after,
                 active=None if status is None else status is AccountStatus.ACTIVE,
                 search=search,
+                spf=None if spf is None else _SPF_FILTERS[spf],
             )
         except InvalidPageRequest as exc:
-            raise PublicError(str(exc), "BAD_USER_INPUT") from None
+            raise PublicError(request_error_message(exc.key, context.lang, **exc.params), "BAD_USER_INPUT") from None
         edges = [
             relay.Edge(cursor=encode_cursor(row.id), node=MailAccount.from_row(row, context.mailbox_domain))
             for row in page.items

@@ -6,12 +6,13 @@ from enum import Enum
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
 from strawberry.relay import GlobalIDValueError
 
 from resolvers.errors import AccountError
-from schema.messages import user_error_message
+from schema.messages import DEFAULT_LANGUAGE, request_error_message, user_error_message
 
-__all__ = ["PublicError", "UserError", "UserErrorCode", "should_mask_error", "user_error"]
+__all__ = ["MaskCrashes", "PublicError", "UserError", "UserErrorCode", "should_mask_error", "user_error"]
 
 
 @strawberry.enum(description="Stable codes of expected failures; clients branch on these, never on text.")
@@ -60,6 +61,19 @@ def should_mask_error(error: GraphQLError) -> bool:
     Errors raised on purpose are GraphQLErrors: our PublicError and Strawberry's permission error.
     Strawberry's `node(id:)` raises GlobalIDValueError for an ID naming no Node type: bad input, not a crash.
     """
-    return error.original_error is not None and not isinstance(
-        error.original_error, GraphQLError | GlobalIDValueError
-    )
+    return error.original_error is not None and not isinstance(error.original_error, GraphQLError | GlobalIDValueError)
+
+
+class MaskCrashes(MaskErrors):
+    """Strawberry's MaskErrors (with `should_mask_error`), saying "Unexpected error." in the request's language.
+
+    Strawberry makes one instance per execution from the factory, so the text may be set per request.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=should_mask_error)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        lang = getattr(self.execution_context.context, "lang", DEFAULT_LANGUAGE)
+        self.error_message = request_error_message("UNEXPECTED_ERROR", lang)
+        return super().anonymise_error(error)

@@ -24,7 +24,7 @@ from schema.accounts import MailAccount, WriteScope
 from schema.context import Context
 from schema.errors import PublicError, UserError, UserErrorCode, user_error
 from schema.ids import decode_id, require_account_id
-from schema.messages import user_error_message
+from schema.messages import request_error_message, user_error_message
 
 __all__ = [
     "Direction",
@@ -32,6 +32,8 @@ __all__ = [
     "MailQuery",
     "Message",
     "MessageConnection",
+    "MessageContent",
+    "MessageHeader",
     "SmtpServer",
     "account_messages",
 ]
@@ -64,6 +66,35 @@ class SmtpServer:
         )
 
 
+@strawberry.type(description="A header field of a message, RFC 2047 words decoded.")
+class MessageHeader:
+    name: str
+    value: str
+
+
+@strawberry.type(description="A message as a reader sees it: headers, one text and the attachments' names.")
+class MessageContent:
+    headers: list[MessageHeader] = strawberry.field(
+        description="From, To, Cc, Reply-To, Date, Subject and Message-ID, in this order, where present."
+    )
+    text: str = strawberry.field(
+        description="The text/plain body, else the HTML source (see htmlOnly); broken MIME gives the raw body."
+    )
+    html_only: bool = strawberry.field(description="The message has no text part: text is HTML source.")
+    attachments: list[str] = strawberry.field(description="File names (or content types) of the attachments.")
+    truncated: bool = strawberry.field(description="text was cut at 200,000 characters; raw has all of it.")
+
+    @classmethod
+    def from_content(cls, content: message_ops.MessageContent) -> Self:
+        return cls(
+            headers=[MessageHeader(name=name, value=value) for name, value in content.headers],
+            text=content.text,
+            html_only=content.html_only,
+            attachments=content.attachments,
+            truncated=content.truncated,
+        )
+
+
 @strawberry.type(description="A stored mail of an account. The raw message is loaded only when asked for.")
 class Message(relay.Node):
     id: relay.NodeID[int]
@@ -87,6 +118,10 @@ class Message(relay.Node):
     @strawberry.field(description="The raw message, byte for byte, base64-encoded.")
     async def raw_base64(self) -> str:
         return base64.b64encode(await message_ops.message_raw(self.id)).decode("ascii")
+
+    @strawberry.field(description="Headers, text and attachments, parsed from the raw message for reading.")
+    async def content(self) -> MessageContent:
+        return MessageContent.from_content(await message_ops.message_content(self.id))
 
     @classmethod
     def from_row(cls, row: MessageRow) -> Self:
@@ -130,7 +165,8 @@ async def account_messages(
             direction=None if direction is None else DirectionValue(direction.value),
         )
     except InvalidPageRequest as exc:
-        raise PublicError(str(exc), "BAD_USER_INPUT") from None
+        message = request_error_message(exc.key, info.context.lang, **exc.params)
+        raise PublicError(message, "BAD_USER_INPUT") from None
     edges = [relay.Edge(cursor=encode_cursor(row.id), node=Message.from_row(row)) for row in page.items]
     return MessageConnection(
         edges=edges,
@@ -247,7 +283,7 @@ class MailMutation:
     async def send_message(self, info: Info[Context, Any], input: SendMessageInput) -> SendMessagePayload:
         context = info.context
         if context.outbox is None:
-            raise PublicError("Sending is not configured on this server.", "SENDING_UNAVAILABLE")
+            raise PublicError(request_error_message("SENDING_UNAVAILABLE", context.lang), "SENDING_UNAVAILABLE")
         reply_to_message = decode_id(input.in_reply_to, "Message") if input.in_reply_to else None
         draft = sending.Draft(
             to=input.to,
@@ -277,7 +313,7 @@ class MailMutation:
     async def set_smtp_server(self, info: Info[Context, Any], input: SetSmtpServerInput) -> SmtpServerPayload:
         context = info.context
         if context.outbox is None or context.outbox.secret_key is None:
-            raise PublicError("SECRET_KEY is not configured on this server.", "SENDING_UNAVAILABLE")
+            raise PublicError(request_error_message("SECRET_KEY_MISSING", context.lang), "SENDING_UNAVAILABLE")
         try:
             row = await smtp_servers.set_smtp_server(
                 context.tenant_id,

@@ -16,6 +16,7 @@ from schema.accounts import MailAccount, WriteScope
 from schema.context import Context
 from schema.errors import PublicError, UserError, user_error
 from schema.ids import require_account_id
+from schema.messages import request_error_message
 
 __all__ = ["SpfMutation", "SpfQuery", "SpfReport"]
 
@@ -148,7 +149,7 @@ class SpfCheckAllPayload:
 def _checker(info: Info[Context, Any]) -> ops.SpfChecker:
     checker = info.context.spf_checker
     if checker is None:
-        raise PublicError("SPF checks are not configured in this front end.", "SPF_UNAVAILABLE")
+        raise PublicError(request_error_message("SPF_UNAVAILABLE", info.context.lang), "SPF_UNAVAILABLE")
     return checker
 
 
@@ -175,7 +176,7 @@ class SpfMutation:
             elif input.email is not None:
                 view, account = await ops.check_address(input.email, checker), None
             else:
-                raise PublicError("spfCheck needs `accountId` or `email`.", "BAD_USER_INPUT")
+                raise PublicError(request_error_message("SPF_CHECK_WITHOUT_TARGET", context.lang), "BAD_USER_INPUT")
         except AccountError as exc:
             return SpfCheckPayload(user_errors=[user_error(exc, context.lang)])
         return SpfCheckPayload(report=SpfReport.from_view(view, context.lang), account=account)

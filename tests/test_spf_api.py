@@ -52,9 +52,12 @@ async def dns_server() -> AsyncIterator[LoopbackDnsServer]:
 
 @pytest.fixture
 async def spf_http(db: str, settings: Settings, dns_server: LoopbackDnsServer) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its SPF checker pointed at the loopback DNS server (DNS_TIMEOUT 1 s)."""
+    """The app with its SPF checker pointed at the loopback DNS server (DNS_TIMEOUT 1 s), its job worker running."""
     app = build_app(replace(settings, dns_nameservers=(dns_server.address,), dns_timeout=1.0), manage_database=False)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
+    ):
         yield http
 
 
@@ -310,3 +313,31 @@ async def test_check_without_dns_keeps_the_last_verdict(db: str, settings: Setti
             assert [p["code"] for p in stored["problems"]] == ["DNS_TEMPORARY_FAILURE"]
             assert stored["problems"][0]["message"] == "The DNS server could not be reached; please check again later."
             assert (await MailAccount.get(email_normalized="info@alt.example")).spf_ok is None
+
+
+SPF_LIST = "query L($spf: SpfFilter) { accounts(spf: $spf) { totalCount edges { node { email } } } }"
+
+
+async def test_accounts_filter_by_spf_state(spf_api: Api, spf_http: httpx.AsyncClient) -> None:
+    """accounts(spf:) lists passing, problem or unchecked accounts; PROBLEM is what spfCheckAll counts as such."""
+    for email in ["a@gut.example", "b@alt.example", "c@ohnemx.example", "d@gut.example"]:
+        await spf_api(CREATE, {"input": {"email": email, "senderName": "X"}})
+    other = Api(spf_http, (await create_token("globex", Scope.WRITE)).secret)
+    await other(CREATE, {"input": {"email": "fremd@alt.example", "senderName": "X"}})
+    await other(CHECK_ALL)
+    summary = (await spf_api(CHECK_ALL))["spfCheckAll"]["summary"]
+    # A check that could not run (DNS down) leaves a never-checked account checked, without a verdict.
+    await MailAccount.filter(email="d@gut.example").update(spf_ok=None)
+    await spf_api(CREATE, {"input": {"email": "e@gut.example", "senderName": "X"}})
+
+    async def emails(spf: str | None) -> list[str]:
+        connection = (await spf_api(SPF_LIST, {"spf": spf}))["accounts"]
+        assert connection["totalCount"] == len(connection["edges"])
+        return [edge["node"]["email"] for edge in connection["edges"]]
+
+    assert await emails("PROBLEM") == ["b@alt.example", "c@ohnemx.example", "d@gut.example"]
+    assert await emails("OK") == ["a@gut.example"]
+    assert await emails("UNCHECKED") == ["e@gut.example"]
+    assert len(await emails(None)) == 5
+    status = (await spf_api(STATUS, {"t": summary["startedAt"]}))["spfCheckStatus"]
+    assert status["withProblems"] == 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -40,7 +41,7 @@ from schema import (
     request_cost,
     spend_api_points,
 )
-from schema.messages import limit_message
+from schema.messages import limit_message, request_error_message
 from web.dashboard import DashboardConfig, create_dashboard
 from web.request_id import RequestIdMiddleware
 
@@ -143,13 +144,12 @@ class _SchemaEndpoint(GraphQL[Context, None]):
             response = await self.run(Request(scope, receive))
         except HTTPException as exc:
             code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "BAD_REQUEST")
-            response = _error(exc.status_code, code, exc.reason)
+            response = _error(exc.status_code, code, _refusal_text(exc.reason, _language(scope)))
         except RateLimited as exc:
-            lang = negotiate_language(Request(scope).headers.get("accept-language"))
-            message = limit_message("RATE_LIMITED", lang, seconds=exc.retry_after)
+            message = limit_message("RATE_LIMITED", _language(scope), seconds=exc.retry_after)
             response = _error(429, "RATE_LIMITED", message, {"Retry-After": str(exc.retry_after)})
         except RateCounterUnavailable:
-            response = _unavailable()
+            response = _unavailable(_language(scope))
         await response(scope, receive, send)
 
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
@@ -162,17 +162,17 @@ class _SchemaEndpoint(GraphQL[Context, None]):
         try:
             value = json.loads(data)
         except (ValueError, RecursionError):
-            raise HTTPException(400, "The request body (or `variables`) is not valid JSON in UTF-8.") from None
+            raise HTTPException(400, "BODY_NOT_JSON") from None
         if not isinstance(value, dict):
-            raise HTTPException(400, "Expected a JSON object with `query` (and `variables`, `operationName`).")
+            raise HTTPException(400, "BODY_NOT_OBJECT")
         return value
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
         data = await super().parse_http_body(request)
         if isinstance(data, list):  # batching is off; Strawberry refuses it before this
-            raise HTTPException(400, "Batching is not enabled.")
+            raise HTTPException(400, "BATCHING_DISABLED")
         if not isinstance(data.operation_name, (str, type(None))):
-            raise HTTPException(400, "The GraphQL operation's `operationName` must be a string or null, if provided.")
+            raise HTTPException(400, "OPERATION_NAME_NOT_STRING")
         return data
 
     async def execute_single(
@@ -221,16 +221,50 @@ class GraphiQLAssets:
         await self.files(scope, receive, send_with_headers)
 
 
+# Strawberry's own refusals, by their English reason, and the text of ours each gets; our own refusals
+# raise HTTPException with the text's key as the reason.
+_STRAWBERRY_REASONS = {
+    "Unable to parse request body as JSON": "BODY_NOT_JSON",
+    "Batching is not enabled": "BATCHING_DISABLED",
+    "No GraphQL query found in the request": "MISSING_QUERY",
+    "Unsupported content type": "UNSUPPORTED_CONTENT_TYPE",
+    "GraphQL only supports GET and POST requests.": "METHOD_NOT_ALLOWED",
+    "The GraphQL operation's `query` must be a string or null, if provided.": "QUERY_NOT_STRING",
+    "The GraphQL operation's `variables` must be an object or null, if provided.": "VARIABLES_NOT_OBJECT",
+    "The GraphQL operation's `extensions` must be an object or null, if provided.": "EXTENSIONS_NOT_OBJECT",
+    "mutations are not allowed when using GET": "MUTATION_OVER_GET",
+    "Can't get GraphQL operation type": "OPERATION_NOT_FOUND",
+    "Not Found": "GRAPHIQL_DISABLED",
+}
+_UNKNOWN_OPERATION = re.compile(r'Unknown operation named "(?P<name>.*)"\.', re.DOTALL)
+
+
+def _refusal_text(reason: str, lang: str) -> str:
+    """The text of a refused /graphql request in `lang`; a reason this code does not know stays as it is."""
+    key = _STRAWBERRY_REASONS.get(reason, reason)
+    if match := _UNKNOWN_OPERATION.fullmatch(reason):
+        return request_error_message("UNKNOWN_OPERATION", lang, name=match["name"])
+    try:
+        return request_error_message(key, lang)
+    except KeyError:
+        return reason
+
+
+def _language(scope: Scope) -> str:
+    return negotiate_language(Request(scope).headers.get("accept-language"))
+
+
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status, headers)
 
 
-def _unauthorized(message: str) -> JSONResponse:
+def _unauthorized(key: str, lang: str) -> JSONResponse:
+    message = request_error_message(key, lang)
     return _error(401, "UNAUTHENTICATED", message, {"WWW-Authenticate": 'Bearer realm="mailaccounts"'})
 
 
-def _unavailable() -> JSONResponse:
-    return _error(503, "UNAVAILABLE", "The service cannot reach its database; try again shortly.")
+def _unavailable(lang: str) -> JSONResponse:
+    return _error(503, "UNAVAILABLE", request_error_message("DATABASE_UNAVAILABLE", lang))
 
 
 class GraphQLRoute:
@@ -250,25 +284,26 @@ class GraphQLRoute:
         ):
             await (await self.view.render_graphql_ide(request))(scope, receive, send)
             return
+        lang = negotiate_language(request.headers.get("accept-language"))
         scheme, _, secret = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
-            await _unauthorized("Missing bearer token: send Authorization: Bearer <token>.")(scope, receive, send)
+            await _unauthorized("MISSING_BEARER_TOKEN", lang)(scope, receive, send)
             return
         try:
             principal = await authenticate_bearer(secret.strip())
         except Exception:
             log.exception("token lookup failed")
-            await _unavailable()(scope, receive, send)
+            await _unavailable(lang)(scope, receive, send)
             return
         if principal is None:
-            await _unauthorized("Unknown or revoked token.")(scope, receive, send)
+            await _unauthorized("UNKNOWN_TOKEN", lang)(scope, receive, send)
             return
         state = scope.setdefault("state", {})
         state["bearer_secret"] = secret.strip()
         state["graphql_context"] = Context(
             principal=principal,
             mailbox_domain=self.config.mailbox_domain,
-            lang=negotiate_language(request.headers.get("accept-language")),
+            lang=lang,
             outbox=self.config.outbox,
             spf_checker=self.config.spf_checker,
         )

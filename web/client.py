@@ -76,8 +76,7 @@ class Operations:
 
     @classmethod
     def load(cls, directory: Path = OPERATIONS_DIR) -> Operations:
-        """Read every `*.graphql` file of `directory`; operation and fragment names are unique across files.
-        """
+        """Read every `*.graphql` file of `directory`; operation and fragment names are unique across files."""
         operations: dict[str, OperationDefinitionNode] = {}
         fragments: dict[str, FragmentDefinitionNode] = {}
         for path in sorted(directory.glob("*.graphql")):

@@ -6,6 +6,7 @@ The views live in web/views/, one module per noun; they run the operations of we
 
 from __future__ import annotations
 
+import gettext
 import logging
 import secrets
 import time
@@ -27,6 +28,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from schema import DashboardIdentity, Outbox, SignInLimits, SpfChecker, UnlockMailer, principal_for_user
+from texts import DEFAULT_LANGUAGE, LANGUAGES, N_, translations
 from web.client import OperationFailed, Operations, SchemaClient
 from web.formatting import format_age, format_datetime, format_size, spf_problem_label, to_slug
 from web.security import (
@@ -44,29 +46,73 @@ from web.views.session import SessionViews
 from web.views.smtp import SmtpViews
 from web.views.spf import SpfViews
 
-__all__ = ["Dashboard", "DashboardConfig", "create_dashboard"]
+__all__ = ["Dashboard", "DashboardConfig", "create_dashboard", "flash_text", "template_environment"]
 
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).parent
 SESSION_COOKIE = "mailaccounts_session"
 
-# Flash messages: the session keeps only a code and numbers, the text lives here.
+# Flash messages: the session keeps only a code and numbers, the text lives here (English source,
+# translated when shown; `{name}` placeholders are filled from the numbers).
 FLASH_TEXTS: dict[str, tuple[str, str]] = {
-    "created": ("success", "Der Mail-Account wurde angelegt. Richten Sie jetzt die Weiterleitung ein (siehe unten)."),
-    "activated": ("success", "Der Mail-Account wurde aktiviert."),
-    "deactivated": ("success", "Der Mail-Account wurde deaktiviert. Er empfängt und sendet nichts mehr."),
-    "deleted": ("success", "Der Mail-Account wurde gelöscht, mit {count} Nachricht(en)."),
-    "merged": ("success", "Die Mail-Accounts wurden zusammengeführt: {count} Nachricht(en) verschoben."),
-    "logged_out": ("info", "Sie wurden abgemeldet."),
-    "expired": ("info", "Ihre Sitzung ist abgelaufen. Bitte melden Sie sich erneut an."),
-    "unlocked": ("success", "Die Sperre Ihres Zugangs ist aufgehoben. Sie können sich wieder anmelden."),
-    "smtp_saved": ("success", "Der eigene SMTP-Server wurde gespeichert."),
-    "smtp_cleared": ("success", "Der eigene SMTP-Server wurde entfernt; es wird wieder über die Plattform gesendet."),
-    "not_found": ("error", "Der Mail-Account wurde nicht gefunden. Vielleicht wurde er inzwischen gelöscht."),
-    "spf_checked": ("success", "Die SPF-Prüfung ist abgeschlossen."),
-    "spf_checked_all": ("success", "Die SPF-Prüfung von {count} Mail-Account(s) ist abgeschlossen."),
+    "created": ("success", N_("The mail account was created. Now set up the forwarding (see below).")),
+    "activated": ("success", N_("The mail account was activated.")),
+    "deactivated": ("success", N_("The mail account was deactivated. It no longer receives or sends anything.")),
+    "updated": ("success", N_("The changes were saved.")),
+    "updated_spf_cleared": (
+        "success",
+        N_(
+            "The changes were saved. The SPF result of the old address no longer applies: "
+            "start the SPF check for the new address."
+        ),
+    ),
+    "logged_out": ("info", N_("You were signed out.")),
+    "expired": ("info", N_("Your session has expired. Please sign in again.")),
+    "unlocked": ("success", N_("The lock on your access was lifted. You can sign in again.")),
+    "smtp_saved": ("success", N_("The own SMTP server was saved.")),
+    "smtp_cleared": ("success", N_("The own SMTP server was removed; mail is sent through the platform again.")),
+    "not_found": ("error", N_("The mail account was not found. Perhaps it was deleted in the meantime.")),
+    "spf_checked": ("success", N_("The SPF check is complete.")),
 }
+# Flashes with a `count`: the text for it (plural forms; none is said in words, not as "0 messages").
+COUNTED_FLASH_TEXTS: dict[str, tuple[str, Callable[[gettext.NullTranslations, int], str]]] = {
+    "deleted": (
+        "success",
+        lambda t, n: (
+            t.ngettext(
+                "The mail account was deleted, with its only message.",
+                "The mail account was deleted, with all {count} messages.",
+                n,
+            )
+            if n
+            else t.gettext("The mail account was deleted; it had no messages.")
+        ),
+    ),
+    "merged": (
+        "success",
+        lambda t, n: (
+            t.ngettext(
+                "The mail accounts were merged: {count} message moved.",
+                "The mail accounts were merged: {count} messages moved.",
+                n,
+            )
+            if n
+            else t.gettext("The mail accounts were merged; there were no messages to move.")
+        ),
+    ),
+}
+
+
+def flash_text(t: gettext.NullTranslations, code: str, params: Mapping[str, int]) -> tuple[str, str] | None:
+    """The kind and text of a queued flash in the language of `t`; None for a code no longer known."""
+    if code in COUNTED_FLASH_TEXTS:
+        kind, text_for = COUNTED_FLASH_TEXTS[code]
+        return kind, text_for(t, int(params.get("count", 0))).format(**params)
+    if code in FLASH_TEXTS:
+        kind, source = FLASH_TEXTS[code]
+        return kind, t.gettext(source).format(**params)
+    return None
 
 
 @dataclass(frozen=True)
@@ -93,6 +139,29 @@ class DashboardConfig:
     spf_checker: SpfChecker | None = None
 
 
+def template_environment(lang: str, clock: Callable[[], float]) -> jinja2.Environment:
+    """The templates with the catalogue of `lang` installed for `_()`/`ngettext()`, one environment per language.
+
+    Newstyle gettext: Jinja fills the placeholders and escapes their values; macros imported without
+    context see the catalogue too, as it is a global of the environment.
+    """
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(WEB_DIR / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+    )
+    environment.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    environment.filters.update(
+        slug=to_slug,
+        datetime=lambda value: format_datetime(value, lang),
+        size=lambda value: format_size(value, lang),
+        age=lambda value: format_age(value, lang, clock()),
+        spf_problem=lambda code: spf_problem_label(code, lang),
+    )
+    return environment
+
+
 View = Callable[[Request, DashboardIdentity], Awaitable[Response]]
 Action = Callable[[Request, DashboardIdentity, FormData], Awaitable[Response]]
 
@@ -103,33 +172,36 @@ class Dashboard:
     def __init__(self, config: DashboardConfig, client: SchemaClient) -> None:
         self.config = config
         self.client = client
-        environment = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(WEB_DIR / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
-        )
-        environment.filters.update(
-            slug=to_slug,
-            datetime=format_datetime,
-            size=format_size,
-            age=lambda v: format_age(v, config.clock()),
-            spf_problem=spf_problem_label,
-        )
-        self.templates = Jinja2Templates(env=environment)
+        self.templates = {lang: Jinja2Templates(env=template_environment(lang, config.clock)) for lang in LANGUAGES}
+
+    @staticmethod
+    def language(request: Request) -> str:
+        """The dashboard's language: German, the product's.
+
+        Every page text is in the catalogue (English renders in tests), but the operations still ask the
+        API for German texts (web/client.py); a page half in English helps no one.
+        """
+        return DEFAULT_LANGUAGE
+
+    def texts(self, request: Request) -> gettext.NullTranslations:
+        """The catalogue of the request's language, for texts a view builds (form errors, labels)."""
+        return translations(self.language(request))
 
     def render(self, request: Request, name: str, context: Mapping[str, object], status_code: int = 200) -> Response:
         """Render a page with the flash messages, the CSRF token and the signed-in user."""
-        flashes = [
-            (FLASH_TEXTS[code][0], FLASH_TEXTS[code][1].format(**params))
-            for code, params in request.session.pop("flash", [])
-            if code in FLASH_TEXTS
-        ]
+        lang = self.language(request)
+        t = translations(lang)
+        queued = request.session.pop("flash", [])
+        flashes = [text for code, params in queued if (text := flash_text(t, code, params)) is not None]
         base = {
+            "lang": lang,
             "flashes": flashes,
             "csrf_field": CSRF_FIELD,
             "csrf": csrf_token(request),
             "identity": None,
             "spf_include": self.config.spf_include,
         }
-        return self.templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
+        return self.templates[lang].TemplateResponse(request, name, {**base, **context}, status_code=status_code)
 
     @staticmethod
     def flash(request: Request, code: str, **params: int) -> None:
@@ -229,6 +301,7 @@ def dashboard_routes(dashboard: Dashboard) -> list[Route | Mount]:
         Route("/mail-accounts/{slug}", page(accounts.detail), methods=["GET"]),
         Route("/mail-accounts/{slug}/spf-check", action(spf.spf_check), methods=["POST"]),
         Route("/mail-accounts/{slug}/status", action(accounts.set_status), methods=["POST"]),
+        Route("/mail-accounts/{slug}/edit", action(accounts.update), methods=["POST"]),
         Route("/mail-accounts/{slug}/delete", page(accounts.delete_form), methods=["GET"]),
         Route("/mail-accounts/{slug}/delete", action(accounts.delete), methods=["POST"]),
         Route("/mail-accounts/{slug}/merge", page(accounts.merge_form), methods=["GET"]),

@@ -266,9 +266,24 @@ class AccountMessagesData(TypedDict):
     account: AccountMessages | None
 
 
+class MessageHeaderFields(TypedDict):
+    name: str
+    value: str
+
+
+class MessageContentFields(TypedDict):
+    """The message as the API parsed it for reading; the dashboard only presents it."""
+
+    headers: list[MessageHeaderFields]
+    text: str
+    htmlOnly: bool
+    attachments: list[str]
+    truncated: bool
+
+
 class MessageDetail(MessageSummary):
     messageId: str | None
-    rawBase64: str
+    content: MessageContentFields
 
 
 class AccountAddress(TypedDict):

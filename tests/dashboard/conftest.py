@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -11,6 +12,8 @@ from mailaccounts.app import build_app
 from mailaccounts.settings import Settings
 from resolvers.users import create_user
 from tests.support.dashboard import PASSWORD, DashboardUser, sign_in
+from tests.support.dns import LoopbackDnsServer
+from tests.support.zones import ZONE
 
 
 @pytest.fixture
@@ -45,3 +48,18 @@ async def signed_in(browser: httpx.AsyncClient, user: DashboardUser) -> httpx.As
     response = await sign_in(browser, user.email)
     assert response.status_code == 303, response.text
     return browser
+
+
+@pytest.fixture
+async def spf_browser(db: str, settings: Settings, user: DashboardUser) -> AsyncIterator[httpx.AsyncClient]:
+    """A signed-in dashboard client whose SPF checks ask the loopback DNS server, its job worker running."""
+    async with LoopbackDnsServer(ZONE) as dns_server:
+        app = build_app(
+            replace(settings, dns_nameservers=(dns_server.address,), dns_timeout=1.0), manage_database=False
+        )
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
+        ):
+            assert (await sign_in(http, user.email)).status_code == 303
+            yield http

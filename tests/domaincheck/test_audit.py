@@ -12,6 +12,7 @@ import pytest
 from domaincheck.audit import DomainReport, audit_domain
 from domaincheck.dns import DnsClient
 from domaincheck.spf import check_host
+from resolvers.spf import spf_message
 from tests.support.dns import StartServer
 
 PLATFORM_INCLUDE = "_spf.aranes.de"
@@ -117,7 +118,8 @@ async def test_unreachable_domain_is_the_only_problem(loopback_dns: StartServer,
         data["example.com"] = items
     report = await audit(loopback_dns, data, timeout=2.0)
     assert report.problem_codes == ["DOMAIN_UNREACHABLE"]
-    assert report.problems[0].message() == "Die Domain example.com ist nicht erreichbar."
+    problem = report.problems[0]
+    assert spf_message(problem.code, "de", **problem.params) == "Die Domain example.com ist nicht erreichbar."
 
 
 async def test_audit_timeout_is_unreachable_not_missing_record(loopback_dns: StartServer) -> None:
@@ -139,7 +141,8 @@ async def test_platform_after_lookup_limit_needs_update(loopback_dns: StartServe
     assert report.problem_codes == ["SPF_NEEDS_UPDATE"]
     assert {"SPF_TOO_MANY_LOOKUPS", "SUGGESTION_EXCEEDS_LOOKUP_LIMIT"} <= set(report.finding_codes)
     exceeded = next(f for f in report.findings if f.code == "SUGGESTION_EXCEEDS_LOOKUP_LIMIT")
-    assert "SMTP" in exceeded.message("de") and "SMTP" in exceeded.message("en")
+    assert "SMTP" in spf_message(exceeded.code, "de", **exceeded.params)
+    assert "SMTP" in spf_message(exceeded.code, "en", **exceeded.params)
 
 
 async def test_platform_before_lookup_limit_is_authorized(loopback_dns: StartServer) -> None:
@@ -167,7 +170,7 @@ async def test_syntax_error_with_position(loopback_dns: StartServer) -> None:
     assert report.problem_codes == ["SPF_NEEDS_UPDATE"]
     error = next(f for f in report.findings if f.code == "SPF_SYNTAX_ERROR")
     assert error.params["position"] == 34
-    assert "Position 34" in error.message("de")
+    assert "Position 34" in spf_message(error.code, "de", **error.params)
     assert report.suggested_record == "v=spf1 include:_spf.aranes.de -all"
 
 
@@ -272,10 +275,10 @@ async def test_lookups_run_concurrently(loopback_dns: StartServer) -> None:
     assert time.perf_counter() - started < 0.3
 
 
-async def test_to_dict_uses_camel_case_and_language(loopback_dns: StartServer) -> None:
-    """to_dict() has the GraphQL field names and renders messages in the chosen language."""
+async def test_to_dict_uses_camel_case_and_codes(loopback_dns: StartServer) -> None:
+    """to_dict() has the GraphQL field names, codes with params and English source messages (no language)."""
     report = await audit(loopback_dns, zone(None))
-    data = report.to_dict("en")
+    data = report.to_dict()
     assert {
         "domain",
         "record",
@@ -289,8 +292,16 @@ async def test_to_dict_uses_camel_case_and_language(loopback_dns: StartServer) -
         "ok",
         "suggestedRecord",
     } <= set(data)
-    assert data["problems"] == [{"code": "NO_SPF_RECORD", "message": "The domain example.com has no SPF record."}]
-    assert report.to_dict()["problems"][0]["message"] == "Für die Domain example.com ist kein SPF-Eintrag hinterlegt."
+    assert data["problems"] == [
+        {
+            "code": "NO_SPF_RECORD",
+            "params": {"domain": "example.com"},
+            "message": "The domain example.com has no SPF record.",
+        }
+    ]
+    assert spf_message("NO_SPF_RECORD", "de", **data["problems"][0]["params"]) == (
+        "Für die Domain example.com ist kein SPF-Eintrag hinterlegt."
+    )
 
 
 DEAD_RESOLVERS = {
@@ -306,8 +317,9 @@ async def test_resolver_that_fails_for_the_root_too_gives_no_verdict(loopback_dn
     """A resolver failing for the root zone as well (no upstream) is DNS_TEMPORARY_FAILURE, not a domain verdict."""
     report = await audit(loopback_dns, {**PLATFORM, **DEAD_RESOLVERS[name]}, timeout=2.0)
     assert report.problem_codes == ["DNS_TEMPORARY_FAILURE"]
-    assert report.problems[0].message() == "Der DNS-Server war nicht erreichbar; bitte später erneut prüfen."
-    assert report.problems[0].message("en") == "The DNS server could not be reached; please check again later."
+    problem = report.problems[0]
+    assert spf_message(problem.code, "de") == "Der DNS-Server war nicht erreichbar; bitte später erneut prüfen."
+    assert problem.message() == "The DNS server could not be reached; please check again later."
     assert "DNS_RESOLVER_UNAVAILABLE" in report.finding_codes
     assert "DOMAIN_NXDOMAIN" not in report.finding_codes
 

@@ -1,4 +1,4 @@
-"""Using the dashboard as a browser does: the test users' password, CSRF tokens from pages, signing in."""
+"""Using the dashboard as a browser does: the test users' password, CSRF tokens from pages, signing in, URLs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import re
 from dataclasses import dataclass
 
 import httpx
+from strawberry.relay import GlobalID
+
+from web.formatting import to_slug
 
 PASSWORD = "richtig-geheim-123"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -16,6 +19,11 @@ def csrf_from(html: str) -> str:
     match = _CSRF.search(html)
     assert match, "no CSRF field on the page"
     return match.group(1)
+
+
+def account_path(account_id: int) -> str:
+    """The dashboard URL of the account with this database id."""
+    return f"/mail-accounts/{to_slug(str(GlobalID('MailAccount', str(account_id))))}"
 
 
 async def sign_in(http: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:

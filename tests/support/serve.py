@@ -94,9 +94,9 @@ def serve(env: dict[str, str], *args: str, read_until: str | None = None) -> Ite
 @asynccontextmanager
 async def uvicorn_on_loopback(app: ASGIApp) -> AsyncIterator[str]:
     """`app` served by uvicorn on a free loopback port on the running event loop (its database context
-    included), for a real browser; yields the base URL."""
+    included), for a real browser, with its lifespan (the job worker); yields the base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

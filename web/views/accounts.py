@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gettext
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -11,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from schema import DashboardIdentity
+from texts import N_
 from web.client import present
 from web.formatting import from_slug, to_slug
 from web.forms import field_errors, local_path
@@ -22,17 +25,31 @@ from web.results import (
     MERGE_ACCOUNTS,
     MERGE_TARGETS,
     SET_STATUS,
+    UPDATE_ACCOUNT,
     AccountDetail,
 )
+from web.views.spf import PROBLEMS_LINK, pop_spf_summary
 
 if TYPE_CHECKING:
     from web.dashboard import Dashboard
 
-__all__ = ["MERGE_TARGETS_MAX", "PAGE_SIZE", "STATUS_FILTERS", "AccountViews"]
+__all__ = ["MERGE_TARGETS_MAX", "PAGE_SIZE", "SPF_FILTERS", "STATUS_FILTERS", "AccountViews", "filter_options"]
 
 PAGE_SIZE = 20
 MERGE_TARGETS_MAX = 100
-STATUS_FILTERS = {"": "Alle", "ACTIVE": "Aktiv", "INACTIVE": "Inaktiv"}
+# The list's filters: parameter value -> English label, translated when the list is shown.
+STATUS_FILTERS = {"": N_("All"), "ACTIVE": N_("Active"), "INACTIVE": N_("Inactive")}
+# The `spf` parameter of the list (the bulk check's summary links to "problem") and the API's SpfFilter.
+SPF_FILTERS = {"": N_("All"), "problem": N_("with SPF problems"), "ok": N_("in order"), "unchecked": N_("not checked")}
+
+
+def filter_options(t: gettext.NullTranslations, filters: Mapping[str, str]) -> dict[str, str]:
+    """A filter's options (parameter value -> label) with the labels in the language of `t`."""
+    return {value: t.gettext(label) for value, label in filters.items()}
+
+
+def _edit_values(account: AccountDetail) -> dict[str, str]:
+    return {"email": account["email"], "senderName": account["senderName"]}
 
 
 class AccountViews:
@@ -53,17 +70,25 @@ class AccountViews:
         return RedirectResponse("/mail-accounts", status_code=303)
 
     async def accounts(self, request: Request, identity: DashboardIdentity) -> Response:
-        """GET /mail-accounts: search, status filter and pages of PAGE_SIZE."""
+        """GET /mail-accounts: search, status and SPF filters, pages of PAGE_SIZE, a bulk check's summary."""
         params = request.query_params
         search = params.get("q", "").strip()[:200]
         status = params.get("status", "")
         status = status if status in STATUS_FILTERS else ""
+        spf = params.get("spf", "")
+        spf = spf if spf in SPF_FILTERS else ""
         after = params.get("after") or None
         # The cursors of the pages before this one ("" is the first page): the API only pages forwards.
         history = params.getlist("prev")[:1000] if after else []
-        variables = {"first": PAGE_SIZE, "after": after, "status": status or None, "search": search or None}
+        variables = {
+            "first": PAGE_SIZE,
+            "after": after,
+            "status": status or None,
+            "search": search or None,
+            "spf": spf.upper() or None,
+        }
         data = (await self.dashboard.client.run(identity, ACCOUNTS, variables))["accounts"]
-        filters = {"q": search, "status": status}
+        filters = {"q": search, "status": status, "spf": spf}
         base_query = {key: value for key, value in filters.items() if value}
 
         def page_link(cursor: str | None, previous: list[str]) -> str:
@@ -78,6 +103,7 @@ class AccountViews:
             else None
         )
         previous_link = page_link(history[-1] or None, history[:-1]) if history else None
+        t = self.dashboard.texts(request)
         return self.dashboard.render(
             request,
             "accounts.html",
@@ -87,7 +113,11 @@ class AccountViews:
                 "total": data["totalCount"],
                 "search": search,
                 "status": status,
-                "status_filters": STATUS_FILTERS,
+                "status_filters": filter_options(t, STATUS_FILTERS),
+                "spf": spf,
+                "spf_filters": filter_options(t, SPF_FILTERS),
+                "spf_summary": pop_spf_summary(request, t),
+                "problems_link": PROBLEMS_LINK,
                 "filtered": bool(base_query),
                 "page": len(history) + 1,
                 "pages": max(1, math.ceil(data["totalCount"] / PAGE_SIZE)),
@@ -129,11 +159,46 @@ class AccountViews:
         account = await self.account(identity, request.path_params["slug"])
         if account is None:
             return self.dashboard.not_found(request, identity)
-        return self.dashboard.render(request, "account.html", {"identity": identity, "account": account})
+        return self._account_page(request, identity, account, _edit_values(account), {})
+
+    def _account_page(
+        self,
+        request: Request,
+        identity: DashboardIdentity,
+        account: AccountDetail,
+        values: dict[str, str],
+        errors: dict[str, str],
+        general: list[str] | None = None,
+        status_code: int = 200,
+    ) -> Response:
+        context = {"identity": identity, "account": account, "values": values, "errors": errors}
+        context["general"] = general or []
+        return self.dashboard.render(request, "account.html", context, status_code=status_code)
+
+    async def update(self, request: Request, identity: DashboardIdentity, form: FormData) -> Response:
+        """POST /mail-accounts/{slug}/edit: new address and sender name; errors at their field on the page."""
+        account = await self.account(identity, request.path_params["slug"])
+        if account is None:
+            return self.dashboard.not_found(request, identity)
+        values = {"email": str(form.get("email", "")), "senderName": str(form.get("senderName", ""))}
+        variables = {"input": {"accountId": account["id"], **values}}
+        data = (await self.dashboard.client.run(identity, UPDATE_ACCOUNT, variables))["updateAccount"]
+        if data["userErrors"]:
+            errors, general = field_errors(data["userErrors"])
+            if "accountId" in errors:
+                # Deleted or merged since the page was loaded.
+                return self.dashboard.not_found(request, identity)
+            return self._account_page(request, identity, account, values, errors, general, status_code=422)
+        updated = present(data["account"], UPDATE_ACCOUNT)
+        # A new address voids the SPF result of the old domain: say why the panel asks for a check again.
+        spf_cleared = account["spf"] is not None and updated["spf"] is None
+        self.dashboard.flash(request, "updated_spf_cleared" if spf_cleared else "updated")
+        return RedirectResponse(f"/mail-accounts/{to_slug(updated['id'])}", status_code=303)
 
     async def set_status(self, request: Request, identity: DashboardIdentity, form: FormData) -> Response:
-        """POST /mail-accounts/{slug}/status: the toggle of a row."""
-        global_id = from_slug(request.path_params["slug"])
+        """POST /mail-accounts/{slug}/status: the toggle of a row; the list comes back focused on that switch."""
+        slug = request.path_params["slug"]
+        global_id = from_slug(slug)
         status = str(form.get("status", ""))
         back = local_path(str(form.get("next", "")), "/mail-accounts")
         if global_id is None or status not in ("ACTIVE", "INACTIVE"):
@@ -144,7 +209,8 @@ class AccountViews:
             self.dashboard.flash(request, "not_found")
         else:
             self.dashboard.flash(request, "activated" if status == "ACTIVE" else "deactivated")
-        return RedirectResponse(back, status_code=303)
+        # Going to a fragment focuses its element when it can take focus: the list returns focused on this switch.
+        return RedirectResponse(f"{back.split('#', 1)[0]}#status-{slug}", status_code=303)
 
     async def delete_form(self, request: Request, identity: DashboardIdentity) -> Response:
         """GET /mail-accounts/{slug}/delete: what is lost, and the field to type the address."""
@@ -215,7 +281,8 @@ class AccountViews:
             return self.dashboard.not_found(request, identity)
         values = {"targetId": str(form.get("targetId", "")), "confirm": str(form.get("confirm", ""))}
         if not values["targetId"]:
-            errors = {"targetId": "Bitte wählen Sie den Mail-Account, in den die Nachrichten verschoben werden."}
+            t = self.dashboard.texts(request)
+            errors = {"targetId": t.gettext("Please choose the mail account the messages are moved to.")}
             return await self._merge_page(request, identity, account, values, errors, status_code=422)
         variables = {"input": {"sourceId": account["id"], "targetId": values["targetId"], "confirm": values["confirm"]}}
         data = (await self.dashboard.client.run(identity, MERGE_ACCOUNTS, variables))["mergeAccounts"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -12,7 +10,7 @@ from starlette.responses import Response
 
 from schema import DashboardIdentity
 from web.formatting import from_slug
-from web.mime import readable_message
+from web.mime import header_rows
 from web.results import ACCOUNT_MESSAGES, MESSAGE_VIEW
 
 if TYPE_CHECKING:
@@ -60,7 +58,7 @@ class MessageViews:
         )
 
     async def message(self, request: Request, identity: DashboardIdentity) -> Response:
-        """GET /mail-accounts/{slug}/messages/{message}: headers and text, always as text."""
+        """GET /mail-accounts/{slug}/messages/{message}: headers and text as the API parsed them, always as text."""
         account_id, message_id = from_slug(request.path_params["slug"]), from_slug(request.path_params["message"])
         if account_id is None or message_id is None:
             return self.dashboard.not_found(request, identity)
@@ -68,13 +66,14 @@ class MessageViews:
         account, message = data["account"], data["message"]
         if account is None or message is None:
             return self.dashboard.not_found(request, identity)
-        try:
-            raw = base64.b64decode(message["rawBase64"], validate=True)
-        except binascii.Error:
-            raw = b""
-        readable = readable_message(raw)
         return self.dashboard.render(
             request,
             "message.html",
-            {"identity": identity, "account": account, "message": message, "readable": readable},
+            {
+                "identity": identity,
+                "account": account,
+                "message": message,
+                "content": message["content"],
+                "header_rows": header_rows(message, self.dashboard.language(request)),
+            },
         )

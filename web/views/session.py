@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from schema import DashboardIdentity, SignInStatus, login_user, logout_user, unlock_link_valid, unlock_with_link
+from texts import N_
 from web.forms import local_path
 from web.security import request_origin
 
@@ -18,10 +19,10 @@ if TYPE_CHECKING:
 
 __all__ = ["SIGN_IN_FAILED", "SessionViews"]
 
-# One answer for an unknown address, a wrong password and a locked account.
-SIGN_IN_FAILED = (
-    "E-Mail-Adresse oder Passwort ist falsch. Nach wiederholten Fehlversuchen wird der Zugang gesperrt; "
-    "den Link zum Entsperren senden wir dann an die E-Mail-Adresse des Zugangs."
+# One answer for an unknown address, a wrong password and a locked account (English source, translated).
+SIGN_IN_FAILED = N_(
+    "The email address or the password is wrong. After repeated failed attempts the access is locked; "
+    "we then send the link to unlock it to the access's email address."
 )
 
 
@@ -58,19 +59,23 @@ class SessionViews:
             config.public_url or request_origin(request),
             clock=config.clock,
         )
+        t = dashboard.texts(request)
         if result.status is SignInStatus.THROTTLED:
             minutes = max(1, math.ceil(result.retry_after / 60))
-            error = (
-                "Zu viele fehlgeschlagene Anmeldeversuche. "
-                f"Bitte versuchen Sie es in {minutes} Minute{'n' if minutes != 1 else ''} erneut."
-            )
+            error = t.ngettext(
+                "Too many failed sign-in attempts. Please try again in {minutes} minute.",
+                "Too many failed sign-in attempts. Please try again in {minutes} minutes.",
+                minutes,
+            ).format(minutes=minutes)
             response = dashboard.render(request, "login.html", {**context, "error": error}, status_code=429)
             response.headers["Retry-After"] = str(max(1, math.ceil(result.retry_after)))
             return response
         if result.identity is None:
             # A locked account answers exactly like a wrong password, whatever the password: otherwise the
             # lock would tell a guesser when a guess is right. Its holder finds the unlock link in the mail.
-            return dashboard.render(request, "login.html", {**context, "error": SIGN_IN_FAILED}, status_code=401)
+            return dashboard.render(
+                request, "login.html", {**context, "error": t.gettext(SIGN_IN_FAILED)}, status_code=401
+            )
         identity = result.identity
         # A fresh session on sign-in, so a token planted before cannot be carried over.
         dashboard.sign_out(request)

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from schema import DashboardIdentity
+from texts import N_
 from web.client import OperationFailed
 from web.formatting import from_slug
 from web.forms import field_errors
@@ -19,7 +20,12 @@ if TYPE_CHECKING:
 
 __all__ = ["SMTP_SECURITIES", "SmtpViews"]
 
-SMTP_SECURITIES = {"STARTTLS": "STARTTLS (Port 587)", "TLS": "SSL/TLS (Port 465)", "NONE": "Keine (nicht empfohlen)"}
+# The choices of the security field: value -> label (English source, translated when shown).
+SMTP_SECURITIES = {
+    "STARTTLS": N_("STARTTLS (port 587)"),
+    "TLS": N_("SSL/TLS (port 465)"),
+    "NONE": N_("None (not recommended)"),
+}
 
 
 class SmtpViews:
@@ -38,6 +44,7 @@ class SmtpViews:
         general: list[str],
         status_code: int = 200,
     ) -> Response:
+        t = self.dashboard.texts(request)
         return self.dashboard.render(
             request,
             "smtp.html",
@@ -47,7 +54,7 @@ class SmtpViews:
                 "values": values,
                 "errors": errors,
                 "general": general,
-                "securities": SMTP_SECURITIES,
+                "securities": {value: t.gettext(label) for value, label in SMTP_SECURITIES.items()},
             },
             status_code=status_code,
         )
@@ -82,8 +89,9 @@ class SmtpViews:
         host, username = str(form.get("host", "")).strip(), str(form.get("username", "")).strip()
         security = security if security in SMTP_SECURITIES else "STARTTLS"
         values: dict[str, str | int] = {"host": host, "port": port_text, "security": security, "username": username}
+        t = self.dashboard.texts(request)
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            errors = {"port": "Bitte geben Sie einen Port zwischen 1 und 65535 ein."}
+            errors = {"port": t.gettext("Please enter a port between 1 and 65535.")}
             return self._smtp_page(request, identity, account, values, errors, [], status_code=422)
         password = str(form.get("password", ""))
         variables = {
@@ -99,7 +107,7 @@ class SmtpViews:
         try:
             data = (await self.dashboard.client.run(identity, SET_SMTP_SERVER, variables))["setSmtpServer"]
         except OperationFailed:
-            general = ["Der eigene SMTP-Server kann auf diesem Server nicht gespeichert werden (SECRET_KEY fehlt)."]
+            general = [t.gettext("The own SMTP server cannot be saved on this server (SECRET_KEY is missing).")]
             return self._smtp_page(request, identity, account, values, {}, general, status_code=503)
         if data["userErrors"]:
             errors, general = field_errors(data["userErrors"])
