@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import httpx
 import pytest
 
-from mailaccounts.app import build_app
 from mailaccounts.settings import Settings
 from orm.models import MailAccount
 from resolvers.accounts import create_account
 from resolvers.tokens import ensure_tenant
 from tests.support.browser import chromium_page, needs_chromium, sign_in_page
 from tests.support.dashboard import DashboardUser, account_path, csrf_from, post_form, sign_in
-from tests.support.dns import LoopbackDnsServer
-from tests.support.serve import uvicorn_on_loopback
+from tests.support.serve import app_with_dns
 from tests.support.zones import ZONE
 
 
@@ -137,10 +134,8 @@ async def test_other_tenants_account_is_not_found(
 @pytest.fixture
 async def base_url(db: str, settings: Settings) -> AsyncIterator[str]:
     """The real app served by uvicorn on a free loopback port, its SPF checks asking the loopback DNS server."""
-    async with LoopbackDnsServer(ZONE) as dns_server:
-        settings = replace(settings, dns_nameservers=(dns_server.address,), dns_timeout=2.0)
-        async with uvicorn_on_loopback(build_app(settings, manage_database=False)) as url:
-            yield url
+    async with app_with_dns(settings, ZONE) as url:
+        yield url
 
 
 @needs_chromium

@@ -18,7 +18,7 @@ from resolvers.tokens import ensure_tenant
 from tests.support.browser import chromium_page, needs_chromium, sign_in_page
 from tests.support.dashboard import DashboardUser, csrf_from, sign_in
 from tests.support.dns import LoopbackDnsServer
-from tests.support.serve import uvicorn_on_loopback
+from tests.support.serve import app_with_dns
 from tests.support.zones import ZONE
 
 
@@ -186,10 +186,8 @@ document.addEventListener("DOMContentLoaded", () => {
 @pytest.fixture
 async def base_url(db: str, settings: Settings) -> AsyncIterator[str]:
     """The real app served by uvicorn on a free loopback port, its SPF checks asking the loopback DNS server."""
-    async with LoopbackDnsServer(ZONE) as dns_server:
-        settings = replace(settings, dns_nameservers=(dns_server.address,), dns_timeout=2.0)
-        async with uvicorn_on_loopback(build_app(settings, manage_database=False)) as url:
-            yield url
+    async with app_with_dns(settings, ZONE) as url:
+        yield url
 
 
 @needs_chromium

@@ -8,14 +8,19 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
 from starlette.types import ASGIApp
+
+from mailaccounts.app import build_app
+from mailaccounts.settings import Settings
+from tests.support.dns import LoopbackDnsServer
 
 CLI = [sys.executable, "-m", "mailaccounts.cli"]
 
@@ -107,3 +112,12 @@ async def uvicorn_on_loopback(app: ASGIApp) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+@asynccontextmanager
+async def app_with_dns(settings: Settings, zone: Mapping[str, Any]) -> AsyncIterator[str]:
+    """The real app served by uvicorn on a free loopback port, its SPF checks asking a loopback DNS server of `zone`."""
+    async with LoopbackDnsServer(dict(zone)) as dns_server:
+        settings = replace(settings, dns_nameservers=(dns_server.address,), dns_timeout=2.0)
+        async with uvicorn_on_loopback(build_app(settings, manage_database=False)) as url:
+            yield url

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
 from email.utils import parseaddr
 
-import pytest
-from aiosmtpd.smtp import SMTP
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from mailaccounts.settings import Settings
 from orm.models import MailAccount
 from resolvers.accounts import SENDER_NAME_MAX
 from resolvers.mail_headers import parse_header_fields
 from resolvers.sending import SUBJECT_MAX, Draft, build_message
-from tests.support.api import MAILBOX_DOMAIN, Api
+from tests.support.api import Api
 from tests.support.documents import SEND
 from tests.support.factories import new_account
-from tests.support.smtp import Sink, port_of, serve_on_loopback
+from tests.support.smtp import Sink
 
 SENDER = "vertrieb@firma.example"
 DASH = "\u2013"  # the en dash German subjects use, a three-byte character in UTF-8
@@ -120,29 +116,6 @@ def test_any_sender_name_round_trips_in_short_lines(name: str) -> None:
     assert (stdlib_decoded(display_name), address) == (name, SENDER)
     if not name.isascii():  # plain ASCII names stay readable: quoted where needed, as the stdlib quotes them
         assert parse_header_fields(raw).from_header == f"{' '.join(name.split())} <{SENDER}>"
-
-
-@pytest.fixture
-async def sink() -> AsyncIterator[Sink]:
-    """The platform relay: an aiosmtpd sink on loopback."""
-    handler = Sink(port=0)
-    server = await serve_on_loopback(lambda: SMTP(handler, hostname="relay.example"))
-    handler.port = port_of(server)
-    yield handler
-    server.close()
-    await server.wait_closed()
-
-
-@pytest.fixture
-def settings(database_url: str, sink: Sink) -> Settings:
-    """The app's settings with SMTP_RELAY pointing at the sink."""
-    return Settings(
-        database_url=database_url,
-        mailbox_domain=MAILBOX_DOMAIN,
-        secret_key="k" * 40,
-        smtp_relay=f"smtp://127.0.0.1:{sink.port}",
-        smtp_relay_timeout=30,
-    )
 
 
 async def test_relay_receives_and_stores_the_subject_with_its_spaces(api: Api, sink: Sink) -> None:
