@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from mailaccounts.settings import Settings
 from resolvers.jobs import TASKS, JobError, JobRecord, JobServices, JobStatus, Periodic, load_tasks
@@ -133,10 +133,23 @@ def periodic_tasks(settings: Settings, *, recheck_every: int = RECHECK_EVERY) ->
     return [Periodic(RECHECK_STALE, recheck_every, {"older_than_hours": settings.spf_recheck_hours})]
 
 
+# Query options of DATABASE_URL that only Tortoise/asyncpg understand; libpq refuses unknown ones.
+_TORTOISE_ONLY_OPTIONS = frozenset({"minsize", "maxsize", "max_queries", "max_inactive_connection_lifetime", "ssl"})
+
+
 def psycopg_conninfo(database_url: str) -> str:
-    """DATABASE_URL as libpq takes it: `postgresql://…`, without Tortoise's pool options."""
+    """DATABASE_URL as libpq takes it: `postgresql://…`, without Tortoise's pool options.
+
+    libpq options (`sslmode`, `sslrootcert`, `application_name`, …) are kept, so procrastinate's
+    connections are as secure as Tortoise's; asyncpg's `ssl=true|require` becomes `sslmode=require`.
+    """
     parts = urlsplit(database_url)
-    return urlunsplit(parts._replace(scheme="postgresql", query=""))
+    options = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(name, value) for name, value in options if name not in _TORTOISE_ONLY_OPTIONS]
+    ssl = dict(options).get("ssl", "").lower()
+    if ssl in ("true", "require") and not any(name == "sslmode" for name, _ in kept):
+        kept.append(("sslmode", "require"))
+    return urlunsplit(parts._replace(scheme="postgresql", query=urlencode(kept, safe="/:")))
 
 
 def build_job_runner(database_url: str, **options: Any) -> JobRunner:

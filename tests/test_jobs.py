@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import psycopg.conninfo
 import pytest
 from tortoise import connections
 
 from domaincheck.dns import DnsClient
-from mailaccounts.jobs import apply_job_schema
+from mailaccounts.jobs import apply_job_schema, psycopg_conninfo
 from mailaccounts.settings import Settings
 from orm.models import MailAccount
 from resolvers.accounts import create_account
@@ -223,3 +224,20 @@ async def test_the_job_schema_is_applied_once(db: str, is_postgres: bool) -> Non
     else:
         rows = await conn.execute_query_dict("SELECT name FROM sqlite_master WHERE name = 'job_queue'")
         assert rows == [{"name": "job_queue"}]
+
+
+@pytest.mark.parametrize(
+    ("database_url", "conninfo"),
+    [
+        ("postgres://u:p@db.example:5432/crm", "postgresql://u:p@db.example:5432/crm"),
+        ("postgres://u@db/crm?minsize=2&maxsize=20", "postgresql://u@db/crm"),
+        ("postgres://u@db/crm?sslmode=verify-full&sslrootcert=/ca.pem", None),
+        ("postgres://u@db/crm?ssl=true&maxsize=8", "postgresql://u@db/crm?sslmode=require"),
+        ("postgres://u@db/crm?ssl=true&sslmode=verify-ca", "postgresql://u@db/crm?sslmode=verify-ca"),
+    ],
+)
+def test_the_job_queue_connects_with_the_libpq_options_of_database_url(database_url: str, conninfo: str | None) -> None:
+    """procrastinate's connections keep sslmode and the other libpq options; Tortoise's pool options are dropped."""
+    expected = conninfo or "postgresql" + database_url.removeprefix("postgres")
+    assert psycopg_conninfo(database_url) == expected
+    psycopg.conninfo.conninfo_to_dict(expected)  # libpq accepts every option left
