@@ -13,8 +13,8 @@ from resolvers.accounts import create_account
 from resolvers.intake import deliver_message
 from resolvers.mailboxes import Recipient
 from resolvers.tokens import ensure_tenant
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
-from tests.support.dashboard import PASSWORD, DashboardUser
+from tests.support.browser import chromium_page, needs_chromium, sign_in_page
+from tests.support.dashboard import DashboardUser
 from tests.support.serve import uvicorn_on_loopback
 
 pytestmark = needs_chromium
@@ -47,67 +47,47 @@ async def _active() -> dict[str, bool]:
 @pytest.mark.parametrize("script", [True, False], ids=["script", "no-script"])
 async def test_toggled_switch_keeps_the_focus(base_url: str, user: DashboardUser, script: bool) -> None:
     """Enter and Space on a middle row's switch change that account and leave the focus on its switch."""
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     await _accounts(user.tenant)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        context = await browser.new_context(base_url=base_url, locale="de-DE", java_script_enabled=script)
-        page = await context.new_page()
-        try:
-            await page.goto("/login")
-            await page.get_by_label("E-Mail-Adresse").fill(user.email)
-            await page.get_by_label("Passwort").fill(PASSWORD)
-            await page.get_by_role("button", name="Anmelden").click()
-            await expect(page.locator("tbody tr")).to_have_count(5)
-            if script:
-                await page.evaluate("window.sameDocument = true")
+    async with chromium_page(base_url, java_script_enabled=script) as page:
+        await sign_in_page(page, user.email)
+        await expect(page.locator("tbody tr")).to_have_count(5)
+        if script:
+            await page.evaluate("window.sameDocument = true")
 
-            await page.get_by_role("switch", name="clara@firma.example deaktivieren").focus()
-            await page.keyboard.press("Enter")
-            switch = page.get_by_role("switch", name="clara@firma.example aktivieren")
-            await expect(switch).to_have_attribute("aria-checked", "false")
-            await expect(switch).to_be_focused()
-            await expect(page.get_by_text("Der Mail-Account wurde deaktiviert.")).to_be_visible()
-            assert await _active() == {email: email != "clara@firma.example" for email in EMAILS}
+        await page.get_by_role("switch", name="clara@firma.example deaktivieren").focus()
+        await page.keyboard.press("Enter")
+        switch = page.get_by_role("switch", name="clara@firma.example aktivieren")
+        await expect(switch).to_have_attribute("aria-checked", "false")
+        await expect(switch).to_be_focused()
+        await expect(page.get_by_text("Der Mail-Account wurde deaktiviert.")).to_be_visible()
+        assert await _active() == {email: email != "clara@firma.example" for email in EMAILS}
 
-            await page.keyboard.press("Space")
-            switch = page.get_by_role("switch", name="clara@firma.example deaktivieren")
-            await expect(switch).to_have_attribute("aria-checked", "true")
-            await expect(switch).to_be_focused()
-            await expect(page.get_by_text("Der Mail-Account wurde aktiviert.")).to_be_visible()
-            assert await _active() == dict.fromkeys(EMAILS, True)
-            if script:  # the script updated the row in place: no page load in between
-                assert await page.evaluate("window.sameDocument === true")
-        finally:
-            await context.close()
-            await browser.close()
+        await page.keyboard.press("Space")
+        switch = page.get_by_role("switch", name="clara@firma.example deaktivieren")
+        await expect(switch).to_have_attribute("aria-checked", "true")
+        await expect(switch).to_be_focused()
+        await expect(page.get_by_text("Der Mail-Account wurde aktiviert.")).to_be_visible()
+        assert await _active() == dict.fromkeys(EMAILS, True)
+        if script:  # the script updated the row in place: no page load in between
+            assert await page.evaluate("window.sameDocument === true")
 
 
 async def test_message_count_link_has_a_readable_name(base_url: str, user: DashboardUser) -> None:
     """The list's message-count link is named "3 Nachrichten von clara@…", not only by its number."""
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     await _accounts(user.tenant)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        context = await browser.new_context(base_url=base_url, locale="de-DE")
-        page = await context.new_page()
-        try:
-            await page.goto("/login")
-            await page.get_by_label("E-Mail-Adresse").fill(user.email)
-            await page.get_by_label("Passwort").fill(PASSWORD)
-            await page.get_by_role("button", name="Anmelden").click()
-            clara = page.get_by_role("link", name="3 Nachrichten von clara@firma.example", exact=True)
-            await expect(clara).to_have_attribute("href", f"{await _account_path(page, 'clara')}/messages")
-            await expect(clara).to_have_text("3 Nachrichten von clara@firma.example")
-            for name in ("1 Nachricht von bernd@firma.example", "0 Nachrichten von anna@firma.example"):
-                await expect(page.get_by_role("link", name=name, exact=True)).to_be_visible()
-            await clara.click()
-            await expect(page.locator("tbody tr")).to_have_count(3)
-        finally:
-            await context.close()
-            await browser.close()
+    async with chromium_page(base_url) as page:
+        await sign_in_page(page, user.email)
+        clara = page.get_by_role("link", name="3 Nachrichten von clara@firma.example", exact=True)
+        await expect(clara).to_have_attribute("href", f"{await _account_path(page, 'clara')}/messages")
+        await expect(clara).to_have_text("3 Nachrichten von clara@firma.example")
+        for name in ("1 Nachricht von bernd@firma.example", "0 Nachrichten von anna@firma.example"):
+            await expect(page.get_by_role("link", name=name, exact=True)).to_be_visible()
+        await clara.click()
+        await expect(page.locator("tbody tr")).to_have_count(3)
 
 
 async def _account_path(page: object, name: str) -> str:

@@ -36,14 +36,19 @@ needs_chromium = pytest.mark.skipif(
 
 
 @asynccontextmanager
-async def chromium_page(base_url: str, width: int = 1360, height: int = 900) -> AsyncIterator[Page]:
+async def chromium_page(
+    base_url: str, width: int = 1360, height: int = 900, *, java_script_enabled: bool = True
+) -> AsyncIterator[Page]:
     """A fresh page of a headless Chromium in German, its relative URLs under `base_url`."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         context = await browser.new_context(
-            base_url=base_url, locale="de-DE", viewport={"width": width, "height": height}
+            base_url=base_url,
+            locale="de-DE",
+            viewport={"width": width, "height": height},
+            java_script_enabled=java_script_enabled,
         )
         try:
             yield await context.new_page()
