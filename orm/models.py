@@ -16,6 +16,7 @@ __all__ = [
     "Mailbox",
     "Message",
     "MessageBody",
+    "PendingOperation",
     "RateCounter",
     "Scope",
     "SmtpSecurity",
@@ -35,6 +36,13 @@ class Direction(StrEnum):
 
     INBOUND = "INBOUND"
     OUTBOUND = "OUTBOUND"
+
+
+class PendingOperation(StrEnum):
+    """A merge or delete of a large account that runs as a job, in batches that each commit quickly."""
+
+    MERGE = "MERGE"
+    DELETE = "DELETE"
 
 
 class SmtpSecurity(StrEnum):
@@ -139,8 +147,19 @@ class MailAccount(Model):
     smtp_security = fields.CharEnumField(SmtpSecurity, max_length=8, null=True)
     smtp_username = fields.CharField(max_length=320, null=True)
     smtp_password_encrypted = fields.TextField(null=True)
+    # Set while a large merge or delete of this account runs as a job (resolvers/account_jobs.py): from its
+    # start the account receives nothing of its own (a merge's deliveries go to `merge_target`, a delete's
+    # are refused); `operation_done` of `operation_total` messages are moved or deleted so far.
+    pending_operation = fields.CharEnumField(PendingOperation, max_length=8, null=True)
+    merge_target: fields.ForeignKeyNullableRelation[MailAccount] = fields.ForeignKeyField(
+        "models.MailAccount", null=True, on_delete=fields.RESTRICT, related_name=False
+    )
+    operation_total = fields.IntField(null=True)
+    operation_done = fields.IntField(null=True)
+    operation_started_at = fields.DatetimeField(null=True)
 
     tenant_id: int
+    merge_target_id: int | None
 
     class Meta:
         table = "mail_account"
