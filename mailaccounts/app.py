@@ -18,6 +18,7 @@ from mailaccounts.jobs import JobRunner, job_runner_for
 from mailaccounts.settings import Settings
 from mailflow.listener import ListenerConfig, start_listener
 from mailflow.relay import SmtpRelay, parse_relay_url
+from resolvers.accounts import BackgroundOperations
 from resolvers.jobs import JobServices
 from resolvers.outbound import OutboundGuard, OutboundPolicy
 from resolvers.rate_limits import prune_counters
@@ -142,7 +143,10 @@ def build_sign_in_limits(settings: Settings) -> SignInLimits:
 
 
 def build_dashboard_config(
-    settings: Settings, outbox: Outbox | None = None, spf_checker: SpfChecker | None = None
+    settings: Settings,
+    outbox: Outbox | None = None,
+    spf_checker: SpfChecker | None = None,
+    background_operations: BackgroundOperations | None = None,
 ) -> DashboardConfig | None:
     """The dashboard's settings; None (API only) without SECRET_KEY, which signs its sessions.
 
@@ -163,6 +167,7 @@ def build_dashboard_config(
         forwarded_allow_ips=settings.forwarded_allow_ips,
         public_url=settings.public_url,
         spf_checker=spf_checker,
+        background_operations=background_operations,
     )
 
 
@@ -205,6 +210,7 @@ def build_app(
     outbox = build_outbox(settings)
     jobs = job_runner_for(settings)
     spf_checker = build_spf_checker(settings, jobs)
+    background_operations = BackgroundOperations(jobs, settings.background_operation_messages)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -226,7 +232,8 @@ def build_app(
             lifespan=lifespan,
             outbox=outbox,
             spf_checker=spf_checker,
-            dashboard=build_dashboard_config(settings, outbox, spf_checker),
+            background_operations=background_operations,
+            dashboard=build_dashboard_config(settings, outbox, spf_checker, background_operations),
             production=settings.production,
             graphql_limits=GraphQLLimits(
                 max_fields=settings.graphql_max_fields, max_network_fields=settings.graphql_max_network_fields

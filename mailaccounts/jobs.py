@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from mailaccounts.settings import Settings
+from resolvers.account_jobs import RESUME_OPERATIONS
 from resolvers.jobs import TASKS, JobError, JobRecord, JobServices, JobStatus, Periodic, load_tasks
 from resolvers.spf import RECHECK_STALE
 from web.request_id import current_request_id, request_id_bound
@@ -30,6 +31,8 @@ REQUEST_ID_ARG = "_request_id"
 PERIODIC_REQUEST_ID = "periodic"
 # How often the periodic SPF re-check looks for stale accounts (SPF_RECHECK_HOURS decides what is stale).
 RECHECK_EVERY = 600
+# How often stalled background merges and deletes are looked for (resolvers/account_jobs.py).
+RESUME_OPERATIONS_EVERY = 300
 # Finished jobs are kept this long for `mailaccounts jobs list`; failed ones longer, for the operator.
 KEEP_FINISHED_HOURS = 7 * 24
 KEEP_FAILED_HOURS = 30 * 24
@@ -127,10 +130,11 @@ async def run_task(
 
 
 def periodic_tasks(settings: Settings, *, recheck_every: int = RECHECK_EVERY) -> list[Periodic]:
-    """The periodic tasks the settings ask for: the SPF re-check with SPF_RECHECK_HOURS."""
-    if not settings.spf_recheck_hours:
-        return []
-    return [Periodic(RECHECK_STALE, recheck_every, {"older_than_hours": settings.spf_recheck_hours})]
+    """The periodic tasks: the resume of stalled merges and deletes, the SPF re-check with SPF_RECHECK_HOURS."""
+    tasks = [Periodic(RESUME_OPERATIONS, RESUME_OPERATIONS_EVERY)]
+    if settings.spf_recheck_hours:
+        tasks.append(Periodic(RECHECK_STALE, recheck_every, {"older_than_hours": settings.spf_recheck_hours}))
+    return tasks
 
 
 # Query options of DATABASE_URL that only Tortoise/asyncpg understand; libpq refuses unknown ones.

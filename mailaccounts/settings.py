@@ -428,6 +428,15 @@ class Settings:
         "gone and its running jobs start again on another worker",
         _int(3, 3600),
     )
+    background_operation_messages: int = setting(
+        "BACKGROUND_OPERATION_MESSAGES",
+        10_000,
+        "`10000`",
+        "a merge or delete of an account with more messages runs as a resumable job in batches (the account "
+        "receives nothing of its own from its start; the API and the account page show its progress); up to "
+        "this many it is one transaction",
+        _int(0, 1_000_000_000),
+    )
 
     @property
     def smtp_listen_host(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from domaincheck.names import InvalidDomainName, canonical_domain, mixed_script_label
-from orm.models import MailAccount, Mailbox, Message
+from orm.models import MailAccount, Mailbox, Message, PendingOperation
 from resolvers.errors import (
     AccountInactive,
     ConfirmationMismatch,
@@ -24,29 +25,40 @@ from resolvers.errors import (
     InvalidEmail,
     InvalidSenderName,
     NotFound,
+    OperationPending,
     SameAccount,
 )
+from resolvers.jobs import JobError, JobQueue
 from resolvers.pagination import Page, paginate
 
 __all__ = [
+    "FINISH_OPERATION",
+    "BackgroundOperations",
     "DeleteResult",
     "MailAccount",
     "MergeResult",
     "NormalizedAddress",
+    "PendingOperationView",
     "SpfFilter",
     "create_account",
     "delete_account",
+    "finish_removal",
     "get_account",
     "get_accounts",
+    "hand_to_job",
     "list_accounts",
+    "lock_accounts",
     "merge_accounts",
     "message_counts",
     "normalize_address",
+    "pending_operation_of",
     "set_status",
     "update_account",
     "validate_account_address",
     "validate_sender_name",
 ]
+
+log = logging.getLogger(__name__)
 
 SENDER_NAME_MAX = 200
 # The SPF states the account list can be filtered by: a passing verdict, anything else after a check, never checked.
@@ -64,21 +76,66 @@ class NormalizedAddress:
     domain: str
 
 
+# The job that runs a large merge or delete to its end (resolvers/account_jobs.py registers it).
+FINISH_OPERATION = "accounts.finish_operation"
+
+
+@dataclass(frozen=True)
+class BackgroundOperations:
+    """Where merges and deletes of large accounts go: the job queue, and the message count above which they use it.
+
+    Up to `above_messages` messages, a merge or delete is one transaction, finished when the mutation answers.
+    """
+
+    jobs: JobQueue
+    above_messages: int
+
+
+@dataclass(frozen=True)
+class PendingOperationView:
+    """A merge or delete running in the background: `done` of `total` messages moved or deleted so far."""
+
+    kind: PendingOperation
+    done: int
+    total: int
+    started_at: datetime
+    target_id: int | None
+
+
+def pending_operation_of(account: MailAccount) -> PendingOperationView | None:
+    """The account's running merge or delete, or None."""
+    if account.pending_operation is None:
+        return None
+    return PendingOperationView(
+        kind=PendingOperation(account.pending_operation),
+        done=account.operation_done or 0,
+        total=account.operation_total or 0,
+        started_at=account.operation_started_at or account.updated_at,
+        target_id=account.merge_target_id,
+    )
+
+
 @dataclass(frozen=True)
 class DeleteResult:
-    """What a delete removed."""
+    """What a delete removed, or (with `pending`) removes in the background: the account is gone at its end."""
 
     account_id: int
     deleted_message_count: int
+    pending: PendingOperationView | None = None
 
 
 @dataclass(frozen=True)
 class MergeResult:
-    """The target after a merge, how many messages moved and which account was removed."""
+    """The target after a merge, how many messages moved and which account was removed.
+
+    With `pending`, the merge runs in the background: the messages move in batches and the source is
+    removed at its end; until then deliveries to the source's mailbox go to the target.
+    """
 
     target: MailAccount
     moved_message_count: int
     deleted_account_id: int
+    pending: PendingOperationView | None = None
 
 
 def normalize_address(email: str, *, field: str = "email") -> NormalizedAddress:
@@ -171,9 +228,11 @@ async def update_account(
     try:
         async with in_transaction() as conn:
             # Locked so a concurrent delete or merge either finishes first (NOT_FOUND) or waits for this one.
-            account = (await _lock_accounts(conn, tenant_id, [account_id])).get(account_id)
+            account = (await lock_accounts(conn, tenant_id, [account_id])).get(account_id)
             if account is None:
                 raise NotFound("accountId")
+            if account.pending_operation is not None:
+                raise OperationPending("accountId")
             changes: dict[str, Any] = {}
             if name is not None and name != account.sender_name:
                 changes["sender_name"] = name
@@ -276,12 +335,14 @@ async def message_counts(account_ids: Sequence[int]) -> dict[int, int]:
 
 
 async def set_status(tenant_id: int, account_id: int, active: bool) -> MailAccount:
-    """Activate or deactivate an account; inactive keeps every message but receives and sends nothing."""
-    updated = await MailAccount.filter(tenant_id=tenant_id, id=account_id).update(
-        active=active, updated_at=datetime.now(UTC)
-    )
+    """Activate or deactivate an account; inactive keeps every message but receives and sends nothing.
+
+    OperationPending while the account is being merged or deleted in the background.
+    """
+    account = MailAccount.filter(tenant_id=tenant_id, id=account_id)
+    updated = await account.filter(pending_operation__isnull=True).update(active=active, updated_at=datetime.now(UTC))
     if not updated:
-        raise NotFound("accountId")
+        raise OperationPending("accountId") if await account.exists() else NotFound("accountId")
     return await MailAccount.get(id=account_id)
 
 
@@ -298,7 +359,7 @@ def _confirms(confirm: str, account: MailAccount) -> bool:
         return False
 
 
-async def _lock_accounts(conn: BaseDBAsyncClient, tenant_id: int, account_ids: Iterable[int]) -> dict[int, MailAccount]:
+async def lock_accounts(conn: BaseDBAsyncClient, tenant_id: int, account_ids: Iterable[int]) -> dict[int, MailAccount]:
     """Lock the tenant's accounts in ascending id order (FOR UPDATE), so two merges cannot deadlock.
 
     Plain FOR UPDATE, not FOR NO KEY UPDATE: only it makes a concurrent insert of a message that
@@ -317,29 +378,98 @@ async def _release_mailbox(conn: BaseDBAsyncClient, number: int) -> None:
     await Mailbox.filter(number=number).using_db(conn).update(released_at=datetime.now(UTC))
 
 
-async def delete_account(tenant_id: int, account_id: int, confirm: str) -> DeleteResult:
-    """Delete an account and all its messages in one transaction, once `confirm` repeats its address."""
+async def _require_removable(conn: BaseDBAsyncClient, account: MailAccount, field: str) -> None:
+    """OperationPending when the account is being merged or deleted already, or a running merge's target."""
+    if account.pending_operation is not None:
+        raise OperationPending(field)
+    if await MailAccount.filter(merge_target_id=account.id).using_db(conn).exists():
+        raise OperationPending(field)
+
+
+async def _start_in_background(
+    conn: BaseDBAsyncClient, account: MailAccount, kind: PendingOperation, total: int, target_id: int | None = None
+) -> PendingOperationView:
+    """Mark the account as being merged or deleted; from this commit on it receives nothing of its own."""
+    now = datetime.now(UTC)
+    await MailAccount.filter(id=account.id).using_db(conn).update(
+        pending_operation=kind,
+        merge_target_id=target_id,
+        operation_total=total,
+        operation_done=0,
+        operation_started_at=now,
+        updated_at=now,
+    )
+    return PendingOperationView(kind=kind, done=0, total=total, started_at=now, target_id=target_id)
+
+
+async def hand_to_job(jobs: JobQueue, account_id: int) -> None:
+    """Enqueue the job that finishes the account's merge or delete (committed before, so the job sees it).
+
+    A job already waiting for the account is enough (its queueing lock refuses a second). Should the
+    enqueue itself fail, the periodic resume (`accounts.resume_operations`) takes the operation up.
+    """
+    key = f"account-operation:{account_id}"
+    try:
+        await jobs.enqueue(FINISH_OPERATION, {"account_id": account_id}, lock=key, queueing_lock=key)
+    except JobError:
+        pass  # a job for the account is waiting already
+    except Exception:
+        log.exception("enqueueing the operation of account %d failed; the periodic resume takes it up", account_id)
+
+
+def _runs_in_background(background: BackgroundOperations | None, messages: int) -> bool:
+    return background is not None and messages > background.above_messages
+
+
+async def delete_account(
+    tenant_id: int, account_id: int, confirm: str, *, background: BackgroundOperations | None = None
+) -> DeleteResult:
+    """Delete an account and all its messages, once `confirm` repeats its address: all or nothing.
+
+    Up to `background.above_messages` messages (or without `background`) in one transaction. A larger
+    account is marked in one short transaction (its mailbox refuses mail from then on) and a job deletes
+    its messages in batches that each commit quickly, then the account: the result's `pending` says so.
+    """
     async with in_transaction() as conn:
-        account = (await _lock_accounts(conn, tenant_id, [account_id])).get(account_id)
+        account = (await lock_accounts(conn, tenant_id, [account_id])).get(account_id)
         if account is None:
             raise NotFound("accountId")
         if not _confirms(confirm, account):
             raise ConfirmationMismatch("confirm")
+        await _require_removable(conn, account, "accountId")
         messages = Message.filter(account_id=account.id).using_db(conn)
         # Counted apart: SQLite's row count of the DELETE includes the cascaded message bodies.
         deleted_messages = await messages.count()
-        await messages.delete()
-        await MailAccount.filter(id=account.id).using_db(conn).delete()
-        await _release_mailbox(conn, account.mailbox_number)
-    return DeleteResult(account_id=account_id, deleted_message_count=deleted_messages)
+        if _runs_in_background(background, deleted_messages):
+            pending = await _start_in_background(conn, account, PendingOperation.DELETE, deleted_messages)
+        else:
+            pending = None
+            await messages.delete()
+            await MailAccount.filter(id=account.id).using_db(conn).delete()
+            await _release_mailbox(conn, account.mailbox_number)
+    if pending is not None and background is not None:
+        await hand_to_job(background.jobs, account_id)
+    return DeleteResult(account_id=account_id, deleted_message_count=deleted_messages, pending=pending)
 
 
-async def merge_accounts(tenant_id: int, source_id: int, target_id: int, confirm: str) -> MergeResult:
-    """Move every message of the source into the target, then delete the source: all or nothing."""
+async def merge_accounts(
+    tenant_id: int,
+    source_id: int,
+    target_id: int,
+    confirm: str,
+    *,
+    background: BackgroundOperations | None = None,
+) -> MergeResult:
+    """Move every message of the source into the target, then delete the source: all or nothing.
+
+    Up to `background.above_messages` messages (or without `background`) in one transaction. A larger
+    source is marked in one short transaction (deliveries to its mailbox go to the target from then on)
+    and a job moves its messages in batches that each commit quickly, then deletes it (`pending`).
+    """
     if source_id == target_id:
         raise SameAccount("targetId")
     async with in_transaction() as conn:
-        locked = await _lock_accounts(conn, tenant_id, [source_id, target_id])
+        locked = await lock_accounts(conn, tenant_id, [source_id, target_id])
         source, target = locked.get(source_id), locked.get(target_id)
         if source is None:
             raise NotFound("sourceId")
@@ -349,9 +479,29 @@ async def merge_accounts(tenant_id: int, source_id: int, target_id: int, confirm
             raise ConfirmationMismatch("confirm")
         if not target.active:
             raise AccountInactive("targetId")
-        moved = await Message.filter(account_id=source.id).using_db(conn).update(account_id=target.id)
-        await MailAccount.filter(id=source.id).using_db(conn).delete()
-        await _release_mailbox(conn, source.mailbox_number)
-        await MailAccount.filter(id=target.id).using_db(conn).update(updated_at=datetime.now(UTC))
-        target = await MailAccount.get(id=target.id, using_db=conn)
-    return MergeResult(target=target, moved_message_count=moved, deleted_account_id=source_id)
+        await _require_removable(conn, source, "sourceId")
+        if target.pending_operation is not None:
+            raise OperationPending("targetId")
+        messages = Message.filter(account_id=source.id).using_db(conn)
+        total = await messages.count() if background is not None else 0
+        if _runs_in_background(background, total):
+            pending = await _start_in_background(conn, source, PendingOperation.MERGE, total, target.id)
+            moved = total
+        else:
+            pending = None
+            moved = await messages.update(account_id=target.id)
+            await MailAccount.filter(id=source.id).using_db(conn).delete()
+            await _release_mailbox(conn, source.mailbox_number)
+            await MailAccount.filter(id=target.id).using_db(conn).update(updated_at=datetime.now(UTC))
+            target = await MailAccount.get(id=target.id, using_db=conn)
+    if pending is not None and background is not None:
+        await hand_to_job(background.jobs, source_id)
+    return MergeResult(target=target, moved_message_count=moved, deleted_account_id=source_id, pending=pending)
+
+
+async def finish_removal(conn: BaseDBAsyncClient, account: MailAccount) -> None:
+    """The last step of a background merge or delete, once no message is left: the account goes."""
+    await MailAccount.filter(id=account.id).using_db(conn).delete()
+    await _release_mailbox(conn, account.mailbox_number)
+    if account.merge_target_id is not None:
+        await MailAccount.filter(id=account.merge_target_id).using_db(conn).update(updated_at=datetime.now(UTC))

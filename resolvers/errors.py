@@ -12,6 +12,7 @@ __all__ = [
     "InvalidEmail",
     "InvalidSenderName",
     "NotFound",
+    "OperationPending",
     "SameAccount",
 ]
 
@@ -53,3 +54,9 @@ class ConfirmationMismatch(AccountError):
 
 class AccountInactive(AccountError):
     code = "ACCOUNT_INACTIVE"
+
+
+class OperationPending(AccountError):
+    """The account is being merged or deleted in the background (or is a running merge's target)."""
+
+    code = "OPERATION_PENDING"

@@ -105,12 +105,16 @@ def _insert_sql(
 
 
 async def _live_accounts(conn: BaseDBAsyncClient, account_ids: Sequence[int]) -> set[int]:
-    """Those of `account_ids` that exist and are active."""
+    """Those of `account_ids` that exist, are active and are not being merged or deleted."""
 
     def build() -> Any:
         table = Table(MailAccount._meta.db_table)
         count = len(account_ids)
-        condition = table.id.isin(_parameters(1, count)) & (table.active == Parameter(idx=count + 1))
+        condition = (
+            table.id.isin(_parameters(1, count))
+            & (table.active == Parameter(idx=count + 1))
+            & table.pending_operation.isnull()
+        )
         return conn.query_class.from_(table).select(table.id).where(condition)
 
     sql = _cached_sql(("live", conn.query_class, len(account_ids)), len(account_ids) + 1, build)

@@ -65,7 +65,7 @@ class Task:
 # Every task by name; a runner executes only what is registered here.
 TASKS: dict[str, Task] = {}
 # The modules whose import registers the service's tasks (`@task`); a new task's module goes here.
-TASK_MODULES = ("resolvers.spf",)
+TASK_MODULES = ("resolvers.spf", "resolvers.account_jobs")
 
 
 def load_tasks() -> Mapping[str, Task]:

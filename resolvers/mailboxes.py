@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from domaincheck.names import InvalidDomainName, canonical_domain
-from orm.models import MailAccount
+from orm.models import MailAccount, PendingOperation
 from resolvers.errors import AccountError
 
 __all__ = [
@@ -100,12 +100,24 @@ def parse_mailbox_address(address: str, mailbox_domain: str) -> MailboxAddress |
 
 
 async def _lookup(mailbox: MailboxAddress) -> Recipient:
-    row = await MailAccount.filter(mailbox_number=mailbox.number).values("id", "active")
-    if not row:
+    """The account a mailbox delivers to; during a background merge that is the merge's target."""
+    rows = await MailAccount.filter(mailbox_number=mailbox.number).values(
+        "id", "active", "pending_operation", "merge_target_id"
+    )
+    if not rows:
         raise UnknownMailbox("address")
-    if not row[0]["active"]:
+    row = rows[0]
+    if row["pending_operation"] == PendingOperation.DELETE:
+        # Being deleted: refused from the delete's start, as it will be for good at its end.
+        raise UnknownMailbox("address")
+    if row["pending_operation"] == PendingOperation.MERGE:
+        targets = await MailAccount.filter(id=row["merge_target_id"]).values("id", "active")
+        if not targets:
+            raise UnknownMailbox("address")
+        row = targets[0]
+    if not row["active"]:
         raise MailboxDisabled("address")
-    return Recipient(account_id=row[0]["id"], mailbox_number=mailbox.number, is_bounce=mailbox.is_bounce)
+    return Recipient(account_id=row["id"], mailbox_number=mailbox.number, is_bounce=mailbox.is_bounce)
 
 
 async def resolve_recipient(address: str, mailbox_domain: str) -> Recipient:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from orm.models import MailAccount, Message, SmtpSecurity
 from resolvers.accounts import normalize_address
-from resolvers.errors import AccountError, AccountInactive, InvalidEmail, NotFound
+from resolvers.errors import AccountError, AccountInactive, InvalidEmail, NotFound, OperationPending
 from resolvers.intake import store_sent_message
 from resolvers.mail_headers import raw_header
 from resolvers.mailboxes import outbound_address
@@ -384,6 +384,8 @@ async def send_message(outbox: Outbox, tenant_id: int, account_id: int, draft: D
         raise NotFound("accountId")
     if not account.active:
         raise AccountInactive("accountId")
+    if account.pending_operation is not None:
+        raise OperationPending("accountId")
     to, cc, bcc = _addresses(draft.to, "to"), _addresses(draft.cc, "cc"), _addresses(draft.bcc, "bcc")
     recipients = list(dict.fromkeys([*to, *cc, *bcc]))
     if not recipients:

@@ -16,7 +16,15 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 
 from schema.accounts import AccountMutation, AccountQuery
-from schema.context import Context, Outbox, RateWindow, SpfChecker, authenticate_bearer, spend_api_points
+from schema.context import (
+    BackgroundOperations,
+    Context,
+    Outbox,
+    RateWindow,
+    SpfChecker,
+    authenticate_bearer,
+    spend_api_points,
+)
 from schema.errors import MaskCrashes
 from schema.ids import node_field
 from schema.limits import (
@@ -44,6 +52,7 @@ from schema.session import (
 from schema.spf import SpfMutation, SpfQuery
 
 __all__ = [
+    "BackgroundOperations",
     "Context",
     "DashboardIdentity",
     "GraphQLLimits",

@@ -64,6 +64,36 @@ _SPF_FILTERS: dict[SpfFilter, ops.SpfFilter] = {
 }
 
 
+@strawberry.enum(description="What runs in the background on an account.")
+class PendingOperationKind(Enum):
+    MERGE = strawberry.enum_value("MERGE", description="Its messages move to the target; then it is deleted.")
+    DELETE = strawberry.enum_value("DELETE", description="Its messages are deleted; then the account.")
+
+
+@strawberry.type(
+    description="A merge or delete of a large account, running in the background in batches. From its start the "
+    "account receives nothing of its own: a merge's deliveries go to the target, a delete's are refused."
+)
+class PendingOperation:
+    kind: PendingOperationKind
+    progress: int = strawberry.field(description="Messages moved (MERGE) or deleted (DELETE) so far.")
+    total: int = strawberry.field(description="Messages the account had when the operation started.")
+    started_at: datetime
+    target_id: strawberry.ID | None = strawberry.field(description="The merge's target account; null for DELETE.")
+
+    @classmethod
+    def from_view(cls, view: ops.PendingOperationView | None) -> Self | None:
+        if view is None:
+            return None
+        return cls(
+            kind=PendingOperationKind(view.kind.value),
+            progress=view.done,
+            total=view.total,
+            started_at=view.started_at,
+            target_id=None if view.target_id is None else _global_id(view.target_id),
+        )
+
+
 @strawberry.type(description="One of the tenant's own addresses with its platform mailbox.")
 class MailAccount(relay.Node):
     id: relay.NodeID[int]
@@ -74,6 +104,9 @@ class MailAccount(relay.Node):
     outbound_address: str = strawberry.field(description="p<N>.out@<MAILBOX_DOMAIN>: envelope sender.")
     created_at: datetime
     updated_at: datetime
+    pending_operation: PendingOperation | None = strawberry.field(
+        default=None, description="The merge or delete running in the background, or null."
+    )
     smtp: strawberry.Private[SmtpServerSettings | None] = None
     spf_view: strawberry.Private[SpfReportView | None] = None
 
@@ -116,6 +149,7 @@ class MailAccount(relay.Node):
             outbound_address=outbound_address(row.mailbox_number, mailbox_domain),
             created_at=row.created_at,
             updated_at=row.updated_at,
+            pending_operation=PendingOperation.from_view(ops.pending_operation_of(row)),
             smtp=smtp_server_of(row),
             spf_view=stored_report(row),
         )
@@ -186,10 +220,17 @@ class DeleteAccountInput:
     confirm: str = strawberry.field(description="Must repeat the account's email address.")
 
 
+_IN_BACKGROUND = (
+    "Set when the operation runs in the background (more messages than BACKGROUND_OPERATION_MESSAGES): the "
+    "counts are what it has done at its end; follow it on account(id).pendingOperation."
+)
+
+
 @strawberry.type
 class DeleteAccountPayload:
     deleted_account_id: strawberry.ID | None = None
     deleted_message_count: int | None = None
+    pending_operation: PendingOperation | None = strawberry.field(default=None, description=_IN_BACKGROUND)
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -205,6 +246,7 @@ class MergeAccountsPayload:
     account: MailAccount | None = strawberry.field(default=None, description="The target account.")
     moved_message_count: int | None = None
     deleted_account_id: strawberry.ID | None = None
+    pending_operation: PendingOperation | None = strawberry.field(default=None, description=_IN_BACKGROUND)
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -310,12 +352,18 @@ class AccountMutation:
     async def delete_account(self, info: Info[Context, Any], input: DeleteAccountInput) -> DeleteAccountPayload:
         context = info.context
         try:
-            result = await ops.delete_account(context.tenant_id, require_account_id(input.account_id), input.confirm)
+            result = await ops.delete_account(
+                context.tenant_id,
+                require_account_id(input.account_id),
+                input.confirm,
+                background=context.background_operations,
+            )
         except AccountError as exc:
             return DeleteAccountPayload(user_errors=[user_error(exc, context.lang)])
         return DeleteAccountPayload(
             deleted_account_id=_global_id(result.account_id),
             deleted_message_count=result.deleted_message_count,
+            pending_operation=PendingOperation.from_view(result.pending),
         )
 
     @strawberry.mutation(permission_classes=[WriteScope])
@@ -327,6 +375,7 @@ class AccountMutation:
                 require_account_id(input.source_id, "sourceId"),
                 require_account_id(input.target_id, "targetId"),
                 input.confirm,
+                background=context.background_operations,
             )
         except AccountError as exc:
             return MergeAccountsPayload(user_errors=[user_error(exc, context.lang)])
@@ -334,4 +383,5 @@ class AccountMutation:
             account=MailAccount.from_row(result.target, context.mailbox_domain),
             moved_message_count=result.moved_message_count,
             deleted_account_id=_global_id(result.deleted_account_id),
+            pending_operation=PendingOperation.from_view(result.pending),
         )

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from strawberry.dataloader import DataLoader
 
-from resolvers.accounts import message_counts
+from resolvers.accounts import BackgroundOperations, message_counts
 from resolvers.rate_limits import RateWindow, spend
 from resolvers.sending import Outbox
 from resolvers.spf import SpfChecker
@@ -17,6 +17,7 @@ from schema.limits import DocumentMeasure
 
 __all__ = [
     "API_RATE_WINDOW",
+    "BackgroundOperations",
     "Context",
     "Outbox",
     "RateWindow",
@@ -45,6 +46,8 @@ class Context:
     outbox: Outbox | None = None
     # Runs SPF checks with the process-wide DNS cache; None where the front end cannot check.
     spf_checker: SpfChecker | None = None
+    # Where merges and deletes of large accounts run; None: every merge and delete is one transaction.
+    background_operations: BackgroundOperations | None = None
     message_count_loader: DataLoader[int, int] = field(default_factory=lambda: DataLoader(load_fn=_load_message_counts))
     # (query text, its measure) when the front end measured the document before execution (the API's rate
     # limit), so the document limiter need not walk it again.

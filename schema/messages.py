@@ -37,6 +37,10 @@ _USER_ERRORS = coded_texts(
     coded("SAME_ACCOUNT", "A mail account cannot be merged into itself."),
     coded("CONFIRMATION_MISMATCH", "To confirm, please type the mail account's email address exactly."),
     coded("ACCOUNT_INACTIVE", "The mail account is inactive."),
+    coded(
+        "OPERATION_PENDING",
+        "A merge or deletion of this mail account is still running. Please wait until it has finished.",
+    ),
     coded("INVALID_RECIPIENT", "Please enter valid recipient addresses (at most 100)."),
     coded(
         "INVALID_SUBJECT",

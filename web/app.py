@@ -30,6 +30,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from schema import (
+    BackgroundOperations,
     Context,
     GraphQLLimits,
     Outbox,
@@ -97,6 +98,8 @@ class WebConfig:
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None
     outbox: Outbox | None = None
     spf_checker: SpfChecker | None = None
+    # Where merges and deletes of large accounts run (BACKGROUND_OPERATION_MESSAGES); None: always at once.
+    background_operations: BackgroundOperations | None = None
     # The browser dashboard at `/`; None serves only the API (it needs SECRET_KEY for its sessions).
     dashboard: DashboardConfig | None = None
     # ENVIRONMENT=production: no GraphiQL, no introspection, no "Did you mean" suggestions.
@@ -306,6 +309,7 @@ class GraphQLRoute:
             lang=lang,
             outbox=self.config.outbox,
             spf_checker=self.config.spf_checker,
+            background_operations=self.config.background_operations,
         )
         await self.view(scope, receive, send)
 

@@ -21,7 +21,7 @@ from graphql import (
 )
 from graphql.language import Visitor
 
-from schema import Context, DashboardIdentity, Outbox, SpfChecker, schema
+from schema import BackgroundOperations, Context, DashboardIdentity, Outbox, SpfChecker, schema
 
 __all__ = ["OPERATIONS_DIR", "Operation", "OperationFailed", "Operations", "SchemaClient", "present"]
 
@@ -130,8 +130,11 @@ class SchemaClient:
         outbox: Outbox | None = None,
         spf_checker: SpfChecker | None = None,
         graphql_schema: strawberry.Schema | None = None,
+        *,
+        background_operations: BackgroundOperations | None = None,
     ) -> None:
         self.operations = operations
+        self.background_operations = background_operations
         self.mailbox_domain = mailbox_domain
         self.outbox = outbox
         self.spf_checker = spf_checker
@@ -149,6 +152,7 @@ class SchemaClient:
             lang="de",
             outbox=self.outbox,
             spf_checker=self.spf_checker,
+            background_operations=self.background_operations,
         )
         result = await self.schema.execute(
             self.operations.documents[name],

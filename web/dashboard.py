@@ -27,7 +27,15 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from schema import DashboardIdentity, Outbox, SignInLimits, SpfChecker, UnlockMailer, principal_for_user
+from schema import (
+    BackgroundOperations,
+    DashboardIdentity,
+    Outbox,
+    SignInLimits,
+    SpfChecker,
+    UnlockMailer,
+    principal_for_user,
+)
 from texts import DEFAULT_LANGUAGE, LANGUAGES, N_, translations
 from web.client import OperationFailed, Operations, SchemaClient
 from web.formatting import format_age, format_datetime, format_size, spf_problem_label, to_slug
@@ -137,6 +145,7 @@ class DashboardConfig:
     forwarded_allow_ips: tuple[Network, ...] = ()
     public_url: str | None = None
     spf_checker: SpfChecker | None = None
+    background_operations: BackgroundOperations | None = None
 
 
 def template_environment(lang: str, clock: Callable[[], float]) -> jinja2.Environment:
@@ -323,7 +332,12 @@ def create_dashboard(
     `graphql_schema` is the API's schema (same production flags and limits); by default the development one.
     """
     client = SchemaClient(
-        operations or Operations.load(), config.mailbox_domain, config.outbox, config.spf_checker, graphql_schema
+        operations or Operations.load(),
+        config.mailbox_domain,
+        config.outbox,
+        config.spf_checker,
+        graphql_schema,
+        background_operations=config.background_operations,
     )
     dashboard = Dashboard(config, client)
 
