@@ -352,7 +352,10 @@ ROW = {
     "outboundAddress": "b1@mailbox.example.com",
     "messageCount": 3,
     "spf": None,
+    "pendingOperation": None,
 }
+MERGING = {"kind": "MERGE", "progress": 2000, "total": 5300, "targetId": "TWFpbEFjY291bnQ6Mg=="}
+DELETING = {"kind": "DELETE", "progress": 0, "total": 1, "targetId": None}
 
 
 def _list_context(lang: str, rows: list[dict[str, Any]], total: int, filtered: bool) -> dict[str, Any]:
@@ -376,13 +379,16 @@ def _list_context(lang: str, rows: list[dict[str, Any]], total: int, filtered: b
     }
 
 
-def _account_context(lang: str, spf: dict[str, Any] | None, smtp: bool) -> dict[str, Any]:
+def _account_context(
+    lang: str, spf: dict[str, Any] | None, smtp: bool, pending: dict[str, Any] | None = None
+) -> dict[str, Any]:
     account = {
         **ROW,
         "status": "INACTIVE",
         "createdAt": CHECKED,
         "spf": spf,
         "smtpServer": {"host": "smtp.firm.example", "port": 587, "security": "STARTTLS"} if smtp else None,
+        "pendingOperation": pending,
     }
     return {"account": account, "values": {"email": ROW["email"], "senderName": "Sales"}, "errors": {}, "general": []}
 
@@ -450,6 +456,8 @@ PAGES: dict[str, tuple[str, Callable[[str], dict[str, Any]]]] = {
                     **ROW,
                     "spf": {"ok": False, "problems": [{"code": p["code"]} for p in PROBLEMS], "checkedAt": CHECKED},
                 },
+                {**ROW, "pendingOperation": MERGING},
+                {**ROW, "pendingOperation": DELETING},
             ],
             total=41,
             filtered=True,
@@ -479,6 +487,11 @@ PAGES: dict[str, tuple[str, Callable[[str], dict[str, Any]]]] = {
         lambda lang: _account_context(
             lang, {**SPF_REPORT, "problems": PROBLEMS[-1:], "suggestedRecord": None}, smtp=False
         ),
+    ),
+    "account being merged": ("account.html", lambda lang: _account_context(lang, None, smtp=False, pending=MERGING)),
+    "account being deleted": (
+        "account.html",
+        lambda lang: _account_context(lang, None, smtp=False, pending=DELETING),
     ),
     "messages": ("messages.html", lambda lang: _messages_context(lang, 3)),
     "one message": ("messages.html", lambda lang: _messages_context(lang, 1)),

@@ -82,6 +82,12 @@ FLASH_TEXTS: dict[str, tuple[str, str]] = {
     "smtp_cleared": ("success", N_("The own SMTP server was removed; mail is sent through the platform again.")),
     "not_found": ("error", N_("The mail account was not found. Perhaps it was deleted in the meantime.")),
     "spf_checked": ("success", N_("The SPF check is complete.")),
+    "merge_finished": ("success", N_("The merge is complete: every message was moved, the mail account is deleted.")),
+    "delete_finished": ("success", N_("The deletion is complete: the mail account and its messages are deleted.")),
+    "operation_pending": (
+        "error",
+        N_("A merge or deletion of this mail account is still running. Please wait until it has finished."),
+    ),
 }
 # Flashes with a `count`: the text for it (plural forms; none is said in words, not as "0 messages").
 COUNTED_FLASH_TEXTS: dict[str, tuple[str, Callable[[gettext.NullTranslations, int], str]]] = {
@@ -107,6 +113,27 @@ COUNTED_FLASH_TEXTS: dict[str, tuple[str, Callable[[gettext.NullTranslations, in
             )
             if n
             else t.gettext("The mail accounts were merged; there were no messages to move.")
+        ),
+    ),
+    # A large merge or delete runs in the background (BACKGROUND_OPERATION_MESSAGES); `count` is never 0 here.
+    "merge_started": (
+        "success",
+        lambda t, n: t.ngettext(
+            "The merge has started: {count} message is moved in the background. Mail to this account already "
+            "goes to the target.",
+            "The merge has started: {count} messages are moved in the background. Mail to this account already "
+            "goes to the target.",
+            n,
+        ),
+    ),
+    "delete_started": (
+        "success",
+        lambda t, n: t.ngettext(
+            "The deletion has started: {count} message is deleted in the background. The mail account no longer "
+            "receives mail.",
+            "The deletion has started: {count} messages are deleted in the background. The mail account no longer "
+            "receives mail.",
+            n,
         ),
     ),
 }

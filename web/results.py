@@ -39,6 +39,19 @@ class SpfStatusFields(TypedDict):
 # --- accounts.graphql ------------------------------------------------------------------------------
 
 
+class PendingOperationFields(TypedDict):
+    """A merge or delete running in the background: `progress` of `total` messages moved or deleted."""
+
+    kind: str
+    progress: int
+    total: int
+    targetId: str | None
+
+
+class PendingOperationTotal(TypedDict):
+    total: int
+
+
 class AccountFields(TypedDict):
     """fragment AccountFields."""
 
@@ -50,6 +63,7 @@ class AccountFields(TypedDict):
     outboundAddress: str
     messageCount: int
     createdAt: str
+    pendingOperation: PendingOperationFields | None
 
 
 class SpfProblemCodeOnly(TypedDict):
@@ -196,6 +210,7 @@ class SetStatusData(TypedDict):
 class DeleteAccountPayload(TypedDict):
     deletedAccountId: str | None
     deletedMessageCount: int | None
+    pendingOperation: PendingOperationTotal | None
     userErrors: list[UserErrorFields]
 
 
@@ -215,6 +230,7 @@ class MergeAccountsPayload(TypedDict):
     account: MergedAccount | None
     movedMessageCount: int | None
     deletedAccountId: str | None
+    pendingOperation: PendingOperationTotal | None
     userErrors: list[UserErrorFields]
 
 

@@ -155,9 +155,17 @@ class AccountViews:
         return RedirectResponse(f"/mail-accounts/{to_slug(created['id'])}", status_code=303)
 
     async def detail(self, request: Request, identity: DashboardIdentity) -> Response:
-        """GET /mail-accounts/{slug}: addresses, forwarding instruction, actions, domain configuration."""
+        """GET /mail-accounts/{slug}: addresses, forwarding instruction, actions, domain configuration.
+
+        While a merge or delete runs the page shows its progress and reloads itself with `?finished=…`: once
+        the account is gone, that reload says so and goes on to the merge's target or the list.
+        """
         account = await self.account(identity, request.path_params["slug"])
         if account is None:
+            finished = request.query_params.get("finished", "")
+            if finished in ("MERGE", "DELETE"):
+                self.dashboard.flash(request, "merge_finished" if finished == "MERGE" else "delete_finished")
+                return RedirectResponse(local_path(request.query_params.get("then"), "/mail-accounts"), 303)
             return self.dashboard.not_found(request, identity)
         return self._account_page(request, identity, account, _edit_values(account), {})
 
@@ -206,7 +214,8 @@ class AccountViews:
         variables = {"input": {"accountId": global_id, "status": status}}
         data = (await self.dashboard.client.run(identity, SET_STATUS, variables))["setStatus"]
         if data["userErrors"]:
-            self.dashboard.flash(request, "not_found")
+            pending = data["userErrors"][0]["code"] == "OPERATION_PENDING"
+            self.dashboard.flash(request, "operation_pending" if pending else "not_found")
         else:
             self.dashboard.flash(request, "activated" if status == "ACTIVE" else "deactivated")
         # Going to a fragment focuses its element when it can take focus: the list returns focused on this switch.
@@ -238,6 +247,11 @@ class AccountViews:
                 {"identity": identity, "account": account, "error": error},
                 status_code=422,
             )
+        pending = data["pendingOperation"]
+        if pending is not None:
+            # Deleted in the background: the account's page shows the progress until it is gone.
+            self.dashboard.flash(request, "delete_started", count=pending["total"])
+            return RedirectResponse(f"/mail-accounts/{to_slug(account['id'])}", status_code=303)
         self.dashboard.flash(request, "deleted", count=present(data["deletedMessageCount"], DELETE_ACCOUNT))
         return RedirectResponse("/mail-accounts", status_code=303)
 
@@ -291,6 +305,11 @@ class AccountViews:
             if general:
                 errors.setdefault("confirm", " ".join(general))
             return await self._merge_page(request, identity, account, values, errors, status_code=422)
+        pending = data["pendingOperation"]
+        if pending is not None:
+            # Merged in the background: this account's page shows the progress until it is gone.
+            self.dashboard.flash(request, "merge_started", count=pending["total"])
+            return RedirectResponse(f"/mail-accounts/{to_slug(account['id'])}", status_code=303)
         self.dashboard.flash(request, "merged", count=present(data["movedMessageCount"], MERGE_ACCOUNTS))
         target = present(data["account"], MERGE_ACCOUNTS)
         return RedirectResponse(f"/mail-accounts/{to_slug(target['id'])}", status_code=303)
