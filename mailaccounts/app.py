@@ -20,6 +20,7 @@ from mailflow.listener import ListenerConfig, start_listener
 from mailflow.relay import SmtpRelay, parse_relay_url
 from resolvers.accounts import BackgroundOperations
 from resolvers.jobs import JobServices
+from resolvers.mailbox_changes import open_mailbox_changes
 from resolvers.outbound import OutboundGuard, OutboundPolicy
 from resolvers.rate_limits import prune_counters
 from resolvers.sending import EnvelopeSender, Outbox
@@ -173,24 +174,28 @@ def build_dashboard_config(
 
 @asynccontextmanager
 async def smtp_listener(settings: Settings) -> AsyncIterator[None]:
-    """Run the SMTP listener on SMTP_LISTEN on the current event loop for the duration of the block."""
-    server = await start_listener(
-        ListenerConfig(
-            mailbox_domain=settings.mailbox_domain,
-            host=settings.smtp_listen_host,
-            port=settings.smtp_listen_port,
-            max_message_bytes=settings.smtp_max_message_bytes,
-            max_connections=settings.smtp_max_connections,
-            max_connections_per_client=settings.smtp_max_connections_per_ip,
-            idle_timeout=settings.smtp_idle_timeout,
-            data_timeout=settings.smtp_data_timeout,
-        )
+    """Run the SMTP listener on SMTP_LISTEN on the current event loop for the duration of the block.
+
+    Its RCPT cache hears of every account state change any process commits (`open_mailbox_changes`).
+    """
+    config = ListenerConfig(
+        mailbox_domain=settings.mailbox_domain,
+        host=settings.smtp_listen_host,
+        port=settings.smtp_listen_port,
+        max_message_bytes=settings.smtp_max_message_bytes,
+        max_connections=settings.smtp_max_connections,
+        max_connections_per_client=settings.smtp_max_connections_per_ip,
+        idle_timeout=settings.smtp_idle_timeout,
+        data_timeout=settings.smtp_data_timeout,
+        recipient_cache_ttl=settings.smtp_recipient_cache_ttl,
     )
-    try:
-        yield
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with open_mailbox_changes() as changes:
+        server = await start_listener(config, changes)
+        try:
+            yield
+        finally:
+            server.close()
+            await server.wait_closed()
 
 
 def build_app(

@@ -344,6 +344,14 @@ class Settings:
         "seconds the whole DATA phase of one message may take, however steadily the client sends",
         _seconds(1, 3600),
     )
+    smtp_recipient_cache_ttl: float = setting(
+        "SMTP_RECIPIENT_CACHE_TTL",
+        60.0,
+        "`60`",
+        "seconds the listener may answer RCPT for a mailbox it accepted before without asking the database; "
+        "every process drops it at once when its account changes (deactivated, merged, deleted); 0: no cache",
+        _seconds(0, 86400),
+    )
     smtp_relay: str = setting(
         "SMTP_RELAY",
         "smtp://127.0.0.1:25",

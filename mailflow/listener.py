@@ -13,6 +13,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from resolvers.intake import DeliveryDeferred, DeliveryQueue
+from resolvers.mailbox_changes import MailboxChanges
 from resolvers.mailboxes import MailboxDisabled, NotOurDomain, Recipient, RecipientCache, UnknownMailbox
 from resolvers.rate_limits import client_network
 
@@ -97,9 +98,11 @@ class ConnectionLimits:
 class MailboxHandler:
     """aiosmtpd handler: RCPT decides per address, DATA stores one copy per account."""
 
-    def __init__(self, mailbox_domain: str, recipient_cache_ttl: float = 5.0) -> None:
+    def __init__(
+        self, mailbox_domain: str, recipient_cache_ttl: float = 5.0, changes: MailboxChanges | None = None
+    ) -> None:
         self.mailbox_domain = mailbox_domain
-        self.recipients = RecipientCache(mailbox_domain, ttl=recipient_cache_ttl)
+        self.recipients = RecipientCache(mailbox_domain, ttl=recipient_cache_ttl, changes=changes)
         self.queue = DeliveryQueue()
 
     async def handle_RCPT(
@@ -270,10 +273,15 @@ class _Admission(asyncio.Protocol):
         smtp.connection_made(transport)
 
 
-async def start_listener(config: ListenerConfig) -> asyncio.Server:
-    """Start the SMTP server on the running event loop (Tortoise's context is only visible there)."""
+async def start_listener(config: ListenerConfig, changes: MailboxChanges | None = None) -> asyncio.Server:
+    """Start the SMTP server on the running event loop (Tortoise's context is only visible there).
+
+    `changes` (resolvers/mailbox_changes.py, opened by the caller) lets the RCPT cache drop an account as
+    soon as any process changes its state; without it (tests, benchmarks of one process) a cached
+    acceptance lives for `recipient_cache_ttl`.
+    """
     loop = asyncio.get_running_loop()
-    handler = MailboxHandler(config.mailbox_domain, config.recipient_cache_ttl)
+    handler = MailboxHandler(config.mailbox_domain, config.recipient_cache_ttl, changes)
     limits = ConnectionLimits(config.max_connections, config.max_connections_per_client)
 
     def smtp(release: Callable[[], None]) -> MailboxSMTP:

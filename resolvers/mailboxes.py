@@ -11,6 +11,7 @@ from functools import lru_cache
 from domaincheck.names import InvalidDomainName, canonical_domain
 from orm.models import MailAccount, PendingOperation
 from resolvers.errors import AccountError
+from resolvers.mailbox_changes import AccountChange, MailboxChanges
 
 __all__ = [
     "MailboxAddress",
@@ -135,10 +136,14 @@ async def resolve_recipient(address: str, mailbox_domain: str) -> Recipient:
 class RecipientCache:
     """`resolve_recipient` for the listener, remembering accepted mailboxes for `ttl` seconds in this process.
 
-    Only acceptances are kept. A stale one costs nothing: the delivery transaction checks every account
-    again and answers 451, after which `forget` drops it, so the sender's retry gets the final 550. A
-    stale refusal would bounce mail for good, so refusals are always looked up. A mailbox number belongs
-    to one account for life (numbers are never handed out twice), so only liveness can go stale.
+    Only acceptances are kept. With a `changes` feed (resolvers/mailbox_changes.py) an entry is dropped as
+    soon as any process commits a change of its account's state (deactivated, merge or delete pending,
+    deleted) or of the account it delivers to during a merge; while the feed cannot promise that it has
+    seen every change, the cache is bypassed. `ttl` then only bounds what a lost notification could cost.
+    Without a feed (one process, tests) entries live for `ttl`. Either way a stale acceptance costs little:
+    the delivery transaction checks every account again and answers 451, after which `forget` drops it,
+    so the sender's retry gets the final 550. A stale refusal would bounce mail for good, so refusals are
+    always looked up.
     """
 
     def __init__(
@@ -148,32 +153,73 @@ class RecipientCache:
         ttl: float = 5.0,
         max_entries: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
+        changes: MailboxChanges | None = None,
     ) -> None:
         self.mailbox_domain = mailbox_domain
         self.ttl = ttl
         self.max_entries = max_entries
         self._clock = clock
+        self._changes = changes
         self._accepted: dict[int, tuple[int, float]] = {}  # mailbox number -> (account id, expiry)
+        self._by_account: dict[int, set[int]] = {}  # account id -> the mailbox numbers accepted for it
+        # Counts invalidations: a lookup that saw one happen meanwhile may have read the old state, so it is
+        # not remembered.
+        self._generation = 0
+        if changes is not None:
+            changes.subscribe(self)
 
     async def resolve(self, address: str) -> Recipient:
-        """Like `resolve_recipient`, without a query when the mailbox was accepted less than `ttl` ago."""
+        """Like `resolve_recipient`, without a query when the mailbox was accepted less than `ttl` ago and
+        no change of its account was announced since."""
         mailbox = parse_mailbox_address(address, self.mailbox_domain)
         if mailbox is None:
             raise UnknownMailbox("address")
         now = self._clock()
-        entry = self._accepted.get(mailbox.number)
-        if entry is not None:
-            if entry[1] > now:
-                return Recipient(account_id=entry[0], mailbox_number=mailbox.number, is_bounce=mailbox.is_bounce)
-            del self._accepted[mailbox.number]
+        trusted = self._changes is None or self._changes.caught_up()
+        if trusted:
+            entry = self._accepted.get(mailbox.number)
+            if entry is not None:
+                if entry[1] > now:
+                    return Recipient(account_id=entry[0], mailbox_number=mailbox.number, is_bounce=mailbox.is_bounce)
+                self._drop(mailbox.number)
+        generation = self._generation
         recipient = await _lookup(mailbox)
-        self._accepted.pop(mailbox.number, None)
-        if len(self._accepted) >= self.max_entries:
-            del self._accepted[next(iter(self._accepted))]  # the oldest entry (dicts keep insertion order)
-        self._accepted[mailbox.number] = (recipient.account_id, now + self.ttl)
+        if trusted and generation == self._generation:
+            self._drop(mailbox.number)
+            if len(self._accepted) >= self.max_entries:
+                self._drop(next(iter(self._accepted)))  # the oldest entry (dicts keep insertion order)
+            self._accepted[mailbox.number] = (recipient.account_id, now + self.ttl)
+            self._by_account.setdefault(recipient.account_id, set()).add(mailbox.number)
         return recipient
+
+    def __contains__(self, mailbox_number: object) -> bool:
+        """Whether an acceptance of this mailbox number is remembered (expired or not)."""
+        return mailbox_number in self._accepted
 
     def forget(self, recipients: Iterable[Recipient]) -> None:
         """Drop these recipients' mailboxes, so the next RCPT to them is looked up again."""
         for recipient in recipients:
-            self._accepted.pop(recipient.mailbox_number, None)
+            self._drop(recipient.mailbox_number)
+
+    def accounts_changed(self, changes: Iterable[AccountChange]) -> None:
+        """The feed's announcement: drop each changed mailbox and every mailbox delivering to a changed account."""
+        self._generation += 1
+        for account_id, mailbox_number in changes:
+            self._drop(mailbox_number)
+            for number in self._by_account.pop(account_id, ()):
+                self._accepted.pop(number, None)
+
+    def everything_changed(self) -> None:
+        """The feed may have missed changes: drop every entry."""
+        self._generation += 1
+        self._accepted.clear()
+        self._by_account.clear()
+
+    def _drop(self, mailbox_number: int) -> None:
+        entry = self._accepted.pop(mailbox_number, None)
+        if entry is not None:
+            numbers = self._by_account.get(entry[0])
+            if numbers is not None:
+                numbers.discard(mailbox_number)
+                if not numbers:
+                    del self._by_account[entry[0]]

@@ -97,6 +97,35 @@ def serve(env: dict[str, str], *args: str, read_until: str | None = None) -> Ite
 
 
 @asynccontextmanager
+async def smtp_process(env: dict[str, str]) -> AsyncIterator[int]:
+    """`mailaccounts smtp` as a process on a free loopback port, yielded (the port) once it listens; stopped
+    with SIGTERM at the end (killed if it does not stop)."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        *CLI,
+        "smtp",
+        env={**env, "SMTP_LISTEN": f"127.0.0.1:{port}"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(60):
+            while b"SMTP listener on" not in (line := await process.stdout.readline()):
+                assert line, "mailaccounts smtp exited before it listened"
+        yield port
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                async with asyncio.timeout(20):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+@asynccontextmanager
 async def uvicorn_on_loopback(app: ASGIApp) -> AsyncIterator[str]:
     """`app` served by uvicorn on a free loopback port on the running event loop (its database context
     included), for a real browser, with its lifespan (the job worker); yields the base URL."""
