@@ -75,6 +75,7 @@ def build_spf_checker(settings: Settings, jobs: JobRunner | None = None) -> SpfC
         platform_include=settings.spf_include,
         sender_ips=settings.sender_ips,
         timeout=settings.dns_timeout,
+        concurrency=settings.spf_check_concurrency,
         jobs=jobs,
     )
 

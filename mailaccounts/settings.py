@@ -413,6 +413,14 @@ class Settings:
         "re-check every account's SPF when its last check is older; 0: never",
         _int(0, 24 * 365),
     )
+    spf_check_concurrency: int = setting(
+        "SPF_CHECK_CONCURRENCY",
+        100,
+        "`100`",
+        "domains a bulk SPF check (`spfCheckAll`, the periodic re-check) audits at the same time in one process; "
+        "each has a few DNS questions in flight, so the resolver in `DNS_NAMESERVERS` must bear a few hundred",
+        _int(1, 1000),
+    )
     jobs_in_process: bool = setting(
         "JOBS_IN_PROCESS",
         True,

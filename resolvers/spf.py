@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tortoise import connections
 from tortoise.expressions import Q
 
 from domaincheck.audit import DomainReport, SpfNode, audit_domain
@@ -44,6 +46,8 @@ __all__ = [
 
 # A whole check may overrun DNS_TIMEOUT by this much (scheduling, the last answer in flight).
 _TIMEOUT_MARGIN = 0.5
+# Domains a bulk check audits at the same time (SPF_CHECK_CONCURRENCY); see docs/PERFORMANCE.md.
+DEFAULT_CONCURRENCY = 100
 # The problem code of a check that could not run (the resolver failed): no verdict about the domain.
 _DID_NOT_RUN = "DNS_TEMPORARY_FAILURE"
 
@@ -185,14 +189,19 @@ class SpfChecker:
         platform_include: str,
         sender_ips: Sequence[str] = (),
         timeout: float = 5.0,
-        concurrency: int = 20,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        write_batch: int = 100,
+        write_interval: float = 1.0,
         jobs: JobQueue | None = None,
     ) -> None:
         self.dns = dns
         self.platform_include = platform_include
         self.sender_ips = tuple(sender_ips)
         self.timeout = timeout
+        # Bulk checks: domains checked at the same time, and how their results are written (see _CheckWriter).
         self.concurrency = concurrency
+        self.write_batch = write_batch
+        self.write_interval = write_interval
         # Where bulk checks without `wait` go; None where nothing runs jobs (the CLI's one-off checks).
         self.jobs = jobs
 
@@ -307,25 +316,88 @@ class BulkCheckSummary:
         return self.checked >= self.total
 
 
-async def _check_many(accounts: Sequence[MailAccount], checker: SpfChecker) -> None:
-    limit = asyncio.Semaphore(checker.concurrency)
-    # Accounts of one domain share one audit; the DNS cache would make repeats cheap, this makes them free.
-    by_domain: dict[tuple[str, bool], list[MailAccount]] = {}
-    for account in accounts:
-        by_domain.setdefault((_domain_of(account), has_own_smtp_server(account)), []).append(account)
+# One bulk-check write: per account the failed flag (twice), the report, the verdict, the time and the id. A check
+# that could not run keeps a stored verdict (report and spf_ok) and only moves spf_checked_at; without a stored
+# verdict it stores the failed report and spf_ok stays NULL (unknown). Every right-hand side reads the old row.
+_STORE_CHECK_SQL = (
+    'UPDATE "mail_account" SET '
+    '"spf_report" = CASE WHEN $1 AND "spf_ok" IS NOT NULL THEN "spf_report" ELSE $2 END, '
+    '"spf_ok" = CASE WHEN $1 THEN "spf_ok" ELSE $3 END, '
+    '"spf_checked_at" = $4 '
+    'WHERE "id" = $5'
+)
 
-    async def one(domain: str, own_server: bool, group: list[MailAccount]) -> None:
-        async with limit:
-            view = await checker.check_domain(domain, own_smtp_server=own_server)
-        rows = MailAccount.filter(id__in=[a.id for a in group])
-        if not view.failed_to_run:
-            await rows.update(spf_report=view.to_json(), spf_checked_at=view.checked_at, spf_ok=view.ok)
+
+def _store_check_sql(dialect: str) -> str:
+    """The statement in the connection's dialect: numbered parameters are `$n` on PostgreSQL, `?n` on SQLite."""
+    return _STORE_CHECK_SQL.replace("$", "?") if dialect == "sqlite" else _STORE_CHECK_SQL
+
+
+class _CheckWriter:
+    """Stores the results of a bulk check in batches: one statement (executemany) and one commit per batch.
+
+    A batch is written once `batch` domains are done or `interval` seconds have passed since the last write,
+    whichever comes first, so `bulk_check_status` (which reads `spf_checked_at`) sees progress while the check
+    runs; what a batch holds is lost only if the process dies, and the job resumes from the committed rows.
+    """
+
+    def __init__(self, batch: int, interval: float) -> None:
+        self.batch = batch
+        self.interval = interval
+        self._rows: list[tuple[bool, str, bool | None, datetime, int]] = []
+        self._domains = 0
+        self._last_write = time.monotonic()
+        self._report_field = MailAccount._meta.fields_map["spf_report"]
+
+    async def add(self, account_ids: Sequence[int], view: SpfReportView) -> None:
+        """Note the result of one domain for its accounts; writes the batch when it is due."""
+        failed = view.failed_to_run
+        report = self._report_field.to_db_value(view.to_json(), MailAccount)
+        verdict = None if failed else view.ok
+        self._rows += [(failed, report, verdict, view.checked_at, account_id) for account_id in account_ids]
+        self._domains += 1
+        if self._domains >= self.batch or time.monotonic() - self._last_write >= self.interval:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write and commit whatever is collected."""
+        rows, self._rows, self._domains = self._rows, [], 0
+        self._last_write = time.monotonic()
+        if not rows:
             return
-        # No verdict: accounts that have one keep it, the others show why there is none (unknown, not bad).
-        await rows.filter(spf_ok__isnull=False).update(spf_checked_at=view.checked_at)
-        await rows.filter(spf_ok__isnull=True).update(spf_report=view.to_json(), spf_checked_at=view.checked_at)
+        connection = connections.get("default")
+        await connection.execute_many(_store_check_sql(connection.capabilities.dialect), [list(row) for row in rows])
 
-    await asyncio.gather(*(one(domain, own, group) for (domain, own), group in by_domain.items()))
+
+async def _check_many(accounts: Sequence[MailAccount], checker: SpfChecker) -> None:
+    """Check the accounts' domains, `checker.concurrency` at a time, and store the results in batches.
+
+    Accounts of one domain (and the same own-server choice) share one check. Results are written by
+    `_CheckWriter`, so the cost of storing is a few statements per hundred domains, not one per domain.
+    """
+    # Accounts of one domain share one audit; the DNS cache would make repeats cheap, this makes them free.
+    by_domain: dict[tuple[str, bool], list[int]] = {}
+    for account in accounts:
+        by_domain.setdefault((_domain_of(account), has_own_smtp_server(account)), []).append(account.id)
+    pending = iter(by_domain.items())
+    writer = _CheckWriter(checker.write_batch, checker.write_interval)
+
+    async def work() -> None:
+        # Workers share one iterator: each takes the next domain when its last check is done.
+        for (domain, own_server), account_ids in pending:
+            view = await checker.check_domain(domain, own_smtp_server=own_server)
+            await writer.add(account_ids, view)
+
+    try:
+        async with asyncio.TaskGroup() as workers:
+            for _ in range(min(checker.concurrency, len(by_domain))):
+                workers.create_task(work())
+    except BaseExceptionGroup as failed:
+        # The first failure, as a plain exception for the job runner's log and retry.
+        raise failed.exceptions[0] from None
+    finally:
+        # What was checked before a failure is kept: a rerun of the job resumes after it.
+        await writer.flush()
 
 
 async def bulk_check_status(tenant_id: int, started_at: datetime) -> BulkCheckSummary:
