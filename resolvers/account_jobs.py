@@ -34,34 +34,37 @@ RESUME_OPERATIONS = "accounts.resume_operations"
 STALLED_OPERATION = timedelta(minutes=5)
 
 
-async def run_batch(account_id: int, batch: int) -> bool | None:
-    """Move or delete the next batch of the account's messages; None when it has no pending operation.
+async def run_batch(account_id: int, batch: int, after: int = 0) -> int | None:
+    """Move or delete the account's next `batch` messages with ids above `after`, in one transaction.
 
-    True when messages were handled (more may be left), False when none is left.
+    Returns the last id handled (pass it as `after` to the next call), 0 when no message is left, None
+    when the account has no pending operation. `after` only skips ahead in the index: the rows moved or
+    deleted before stay in it as dead entries until vacuumed, and a scan from the start would wade through
+    them again on every batch (measured: 0.5 s per batch halfway through a million messages).
     """
     async with in_transaction() as conn:
         rows = await MailAccount.filter(id=account_id).select_for_update().using_db(conn)
         if not rows or rows[0].pending_operation is None:
             return None
         account = rows[0]
-        ids = list(
-            await Message.filter(account_id=account_id)
-            .order_by("id")
-            .limit(batch)
-            .using_db(conn)
-            .values_list("id", flat=True)
-        )
-        if not ids:
-            return False
-        messages = Message.filter(id__in=ids).using_db(conn)
+        remaining = Message.filter(account_id=account_id, id__gt=after).using_db(conn)
+        # The batch is everything up to the `batch`-th remaining id (or the last one).
+        last = await remaining.order_by("id").offset(batch - 1).limit(1).values("id")
+        last = last or await remaining.order_by("-id").limit(1).values("id")
+        if not last:
+            return 0
+        last_id: int = last[0]["id"]
+        messages = remaining.filter(id__lte=last_id)
         if account.pending_operation == PendingOperation.MERGE:
-            await messages.update(account_id=account.merge_target_id)
+            handled = await messages.update(account_id=account.merge_target_id)
         else:
+            # Counted apart: SQLite's row count of the DELETE includes the cascaded message bodies.
+            handled = await messages.count()
             await messages.delete()
         await MailAccount.filter(id=account_id).using_db(conn).update(
-            operation_done=F("operation_done") + len(ids), updated_at=datetime.now(UTC)
+            operation_done=F("operation_done") + handled, updated_at=datetime.now(UTC)
         )
-        return True
+        return last_id
 
 
 async def _remove_if_empty(account_id: int) -> bool:
@@ -87,12 +90,17 @@ async def finish_operation(account_id: int, *, batch: int = BATCH_MESSAGES) -> N
     Idempotent and resumable: every batch commits with its progress, so a rerun after a crash goes on
     with the messages that are left.
     """
+    after = 0
     while True:
-        handled = await run_batch(account_id, batch)
-        if handled is None:
+        last = await run_batch(account_id, batch, after)
+        if last is None:
             return
-        if not handled and await _remove_if_empty(account_id):
+        if last:
+            after = last
+        elif await _remove_if_empty(account_id):
             return
+        else:
+            after = 0  # one is left below the cursor: a last pass from the start takes it
 
 
 @task(FINISH_OPERATION, retries=5, retry_wait=10.0)

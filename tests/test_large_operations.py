@@ -223,9 +223,10 @@ async def test_progress_is_committed_per_batch_and_a_rerun_resumes(large_api: Ap
     await merge(large_api, source, target)
 
     # A worker that ran two batches of 4 and died.
-    assert await run_batch(row_id(source), 4) is True
+    first = await run_batch(row_id(source), 4)
+    assert first
     assert (await pending_of(large_api, source))["progress"] == 4  # type: ignore[index]
-    assert await run_batch(row_id(source), 4) is True
+    assert await run_batch(row_id(source), 4, after=first)
     assert (await pending_of(large_api, source))["progress"] == 8  # type: ignore[index]
     assert await Message.filter(account_id=row_id(target)).count() == 8
 

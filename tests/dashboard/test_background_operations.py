@@ -67,7 +67,7 @@ async def test_a_large_merge_shows_its_progress_and_leads_to_the_target(
     assert started.status_code == 303
     assert started.headers["location"] == f"/mail-accounts/{slug}"
 
-    await run_batch(source_id, 2)
+    assert await run_batch(source_id, 2)
     detail = (await dashboard.get(started.headers["location"])).text
     assert "Die Zusammenführung hat begonnen: 5 Nachrichten werden im Hintergrund verschoben." in detail
     assert "Zusammenführung läuft" in detail
