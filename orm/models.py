@@ -164,7 +164,8 @@ class MailAccount(Model):
     class Meta:
         table = "mail_account"
         unique_together = (("tenant", "email_normalized"),)
-        indexes = (("tenant_id", "id"),)
+        # merge_target_id: "is a merge running into this account?" and the RESTRICT check of every delete.
+        indexes = (("tenant_id", "id"), ("merge_target_id",))
 
 
 class Message(Model):

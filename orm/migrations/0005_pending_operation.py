@@ -3,6 +3,7 @@ from tortoise.migrations import operations as ops
 from orm.models import PendingOperation
 from tortoise.fields.base import OnDelete
 from tortoise import fields
+from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0004_rate_counter_lockout')]
@@ -34,5 +35,9 @@ class Migration(migrations.Migration):
             model_name='MailAccount',
             name='pending_operation',
             field=fields.CharEnumField(null=True, description='MERGE: MERGE\nDELETE: DELETE', enum_type=PendingOperation, max_length=8),
+        ),
+        ops.AddIndex(
+            model_name='MailAccount',
+            index=Index(fields=['merge_target_id']),
         ),
     ]
