@@ -9,6 +9,8 @@ longer than one batch; deliveries and reads of both accounts are answered in bet
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from tortoise.expressions import F
@@ -19,15 +21,21 @@ from resolvers.accounts import FINISH_OPERATION, finish_removal, lock_accounts
 from resolvers.jobs import JobServices, task
 
 __all__ = [
+    "BATCH_LIMITS",
     "BATCH_MESSAGES",
+    "BATCH_SECONDS",
     "RESUME_OPERATIONS",
     "finish_operation",
+    "next_batch_size",
     "resume_stalled_operations",
     "run_batch",
 ]
 
-# Messages one batch moves or deletes. About 0.1 s per batch on PostgreSQL with 10 KB bodies (bench/merge).
+# Messages the first batch moves or deletes; later ones grow or shrink so that a batch, and so every lock it
+# holds, takes about BATCH_SECONDS however large the bodies are and however loaded the database is.
 BATCH_MESSAGES = 2000
+BATCH_SECONDS = 0.25
+BATCH_LIMITS = (100, 20_000)
 RESUME_OPERATIONS = "accounts.resume_operations"
 # A pending operation whose account row has not moved for this long has no live job (its enqueue failed,
 # or its retries ran out): the periodic resume runs it.
@@ -84,15 +92,29 @@ async def _remove_if_empty(account_id: int) -> bool:
         return True
 
 
-async def finish_operation(account_id: int, *, batch: int = BATCH_MESSAGES) -> None:
+def next_batch_size(size: int, seconds: float) -> int:
+    """The size of the next batch after one of `size` messages took `seconds`: halved when it took over twice
+    BATCH_SECONDS, doubled when under half of it, within BATCH_LIMITS."""
+    if seconds > 2 * BATCH_SECONDS:
+        size //= 2
+    elif seconds < BATCH_SECONDS / 2:
+        size *= 2
+    return max(BATCH_LIMITS[0], min(BATCH_LIMITS[1], size))
+
+
+async def finish_operation(
+    account_id: int, *, batch: int = BATCH_MESSAGES, clock: Callable[[], float] = time.monotonic
+) -> None:
     """Run the account's pending merge or delete to its end; nothing when it has none (any more).
 
     Idempotent and resumable: every batch commits with its progress, so a rerun after a crash goes on
-    with the messages that are left.
+    with the messages that are left. Batches start at `batch` messages and adapt to BATCH_SECONDS.
     """
     after = 0
     while True:
+        started = clock()
         last = await run_batch(account_id, batch, after)
+        batch = next_batch_size(batch, clock() - started)
         if last is None:
             return
         if last:

@@ -19,7 +19,14 @@ import pytest
 from mailaccounts.app import build_app
 from mailaccounts.settings import Settings
 from orm.models import Direction, MailAccount, Mailbox, Message, MessageBody, Scope
-from resolvers.account_jobs import finish_operation, resume_stalled_operations, run_batch
+from resolvers.account_jobs import (
+    BATCH_LIMITS,
+    BATCH_SECONDS,
+    finish_operation,
+    next_batch_size,
+    resume_stalled_operations,
+    run_batch,
+)
 from resolvers.accounts import FINISH_OPERATION
 from resolvers.intake import DeliveryDeferred, deliver_message
 from resolvers.jobs import JobStatus
@@ -326,3 +333,14 @@ async def test_a_killed_worker_leaves_a_merge_that_another_worker_finishes(
 async def _progress_is(account: Account, done: int) -> bool:
     row = await MailAccount.filter(id=row_id(account)).values("operation_done")
     return bool(row) and row[0]["operation_done"] == done
+
+
+def test_batches_adapt_to_their_time() -> None:
+    """A batch that took over twice BATCH_SECONDS halves the next one, one under half of it doubles it, within
+    BATCH_LIMITS: so a lock lasts about BATCH_SECONDS however big the bodies and however loaded the database."""
+    low, high = BATCH_LIMITS
+    assert next_batch_size(2000, BATCH_SECONDS * 3) == 1000
+    assert next_batch_size(2000, BATCH_SECONDS / 3) == 4000
+    assert next_batch_size(2000, BATCH_SECONDS) == 2000
+    assert next_batch_size(low, BATCH_SECONDS * 10) == low
+    assert next_batch_size(high, 0.0) == high
