@@ -17,7 +17,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from orm.models import MailAccount, Message, PendingOperation
-from resolvers.accounts import FINISH_OPERATION, finish_removal, lock_accounts
+from resolvers.accounts import FINISH_OPERATION, lock_accounts, remove_account
 from resolvers.jobs import JobServices, task
 
 __all__ = [
@@ -88,7 +88,7 @@ async def _remove_if_empty(account_id: int) -> bool:
             return True
         if await Message.filter(account_id=account_id).using_db(conn).exists():
             return False
-        await finish_removal(conn, account)
+        await remove_account(conn, account, merged_into=account.merge_target_id)
         return True
 
 

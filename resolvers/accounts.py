@@ -42,7 +42,6 @@ __all__ = [
     "SpfFilter",
     "create_account",
     "delete_account",
-    "finish_removal",
     "get_account",
     "get_accounts",
     "hand_to_job",
@@ -52,6 +51,7 @@ __all__ = [
     "message_counts",
     "normalize_address",
     "pending_operation_of",
+    "remove_account",
     "set_status",
     "update_account",
     "validate_account_address",
@@ -445,8 +445,7 @@ async def delete_account(
         else:
             pending = None
             await messages.delete()
-            await MailAccount.filter(id=account.id).using_db(conn).delete()
-            await _release_mailbox(conn, account.mailbox_number)
+            await remove_account(conn, account)
     if pending is not None and background is not None:
         await hand_to_job(background.jobs, account_id)
     return DeleteResult(account_id=account_id, deleted_message_count=deleted_messages, pending=pending)
@@ -490,18 +489,17 @@ async def merge_accounts(
         else:
             pending = None
             moved = await messages.update(account_id=target.id)
-            await MailAccount.filter(id=source.id).using_db(conn).delete()
-            await _release_mailbox(conn, source.mailbox_number)
-            await MailAccount.filter(id=target.id).using_db(conn).update(updated_at=datetime.now(UTC))
+            await remove_account(conn, source, merged_into=target.id)
             target = await MailAccount.get(id=target.id, using_db=conn)
     if pending is not None and background is not None:
         await hand_to_job(background.jobs, source_id)
     return MergeResult(target=target, moved_message_count=moved, deleted_account_id=source_id, pending=pending)
 
 
-async def finish_removal(conn: BaseDBAsyncClient, account: MailAccount) -> None:
-    """The last step of a background merge or delete, once no message is left: the account goes."""
+async def remove_account(conn: BaseDBAsyncClient, account: MailAccount, merged_into: int | None = None) -> None:
+    """The last step of a delete or merge, once the account has no message left: it goes, its mailbox number
+    is released, and a merge's target counts as updated."""
     await MailAccount.filter(id=account.id).using_db(conn).delete()
     await _release_mailbox(conn, account.mailbox_number)
-    if account.merge_target_id is not None:
-        await MailAccount.filter(id=account.merge_target_id).using_db(conn).update(updated_at=datetime.now(UTC))
+    if merged_into is not None:
+        await MailAccount.filter(id=merged_into).using_db(conn).update(updated_at=datetime.now(UTC))
