@@ -91,7 +91,8 @@ class PostgresMailboxChanges(MailboxChanges):
     While the connection is down `caught_up()` is False (the cache is bypassed) and every subscriber is
     told that everything changed, once when it is lost and once when listening again (notifications sent
     in between are gone). A silently dead connection is found by a `SELECT 1` every `ping_interval`
-    seconds that must answer within `ping_timeout`.
+    seconds that must answer within `ping_timeout`. Reconnecting waits `retry_wait` seconds, doubled after
+    each failed attempt in a row.
     """
 
     def __init__(
@@ -112,6 +113,7 @@ class PostgresMailboxChanges(MailboxChanges):
         self._task: asyncio.Task[None] | None = None
         self._connection: Any = None
         self._busy = asyncio.Lock()  # one query at a time on the connection: pings and barriers
+        self._listened_since_wait = False
 
     def caught_up(self) -> bool:
         return self._listening
@@ -149,6 +151,7 @@ class PostgresMailboxChanges(MailboxChanges):
         self._tell([change])
 
     async def _run(self) -> None:
+        wait = self.retry_wait
         while True:
             try:
                 await self._listen_once()
@@ -158,7 +161,10 @@ class PostgresMailboxChanges(MailboxChanges):
                 log.warning("listening for mailbox changes failed (%s); RCPT answers bypass the cache", exc)
             finally:
                 self._first_attempt.set()
-            await asyncio.sleep(self.retry_wait)
+            # Doubled after each failure in a row, up to 30 s, so an outage does not fill the log.
+            wait = self.retry_wait if self._listened_since_wait else min(wait * 2, 30.0)
+            self._listened_since_wait = False
+            await asyncio.sleep(wait)
 
     async def _listen_once(self) -> None:
         connection = await self._connect()
@@ -170,6 +176,7 @@ class PostgresMailboxChanges(MailboxChanges):
             # Notifications sent while nobody listened are lost: forget everything, then trust again.
             self._tell_everything()
             self._listening = True
+            self._listened_since_wait = True
             self._first_attempt.set()
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
