@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATABASE_URL ?= sqlite://data/mailaccounts.sqlite3
 SPF_SUITE_CACHE := .cache/pyspf-2.0.14/test
 
-.PHONY: run test lint schema texts screenshots spf-suite clean
+.PHONY: run test lint schema texts screenshots spf-suite bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,23 @@ screenshots:
 	cp $(SHOTS)/account-spf-problem-1280-screen.png docs/screenshots/account-1280.png
 	cp $(SHOTS)/account-spf-problem-390-screen.png docs/screenshots/account-390.png
 	cp $(SHOTS)/message-390-screen.png docs/screenshots/message-390.png
+
+# The benchmarks of docs/PERFORMANCE.md, one after the other: about 15 minutes on this machine's 2 cores.
+# Bulk SPF through the running service vs pyspf (about 5 minutes per database: pyspf at 20 ms per DNS answer,
+# run serially, is most of it; PostgreSQL at BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres),
+# the SPF engine alone (domaincheck only, about a minute), SMTP intake (about a minute per database).
+BENCH_SPF_VENV := .cache/bench-spf
+$(BENCH_SPF_VENV)/.installed: bench/spf/requirements.txt
+	$(PYTHON) -m venv $(BENCH_SPF_VENV)
+	$(BENCH_SPF_VENV)/bin/pip install --quiet -r bench/spf/requirements.txt
+	touch $@
+
+bench: $(STAMP) $(BENCH_SPF_VENV)/.installed
+	$(BIN)/python -m bench.spf.product --db sqlite
+	$(BIN)/python -m bench.spf.product --db postgres
+	$(BIN)/python bench/spf/bench_spf.py --skip-baselines --output .cache/bench-spf-engine.json
+	$(BIN)/python -m bench.smtp.run --db sqlite
+	$(BIN)/python -m bench.smtp.run --db postgres
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
