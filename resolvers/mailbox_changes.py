@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -249,8 +250,10 @@ class _NothingCached(MailboxChanges):
 
 
 async def _postgres_connection(client: Any) -> Any:
+    """One connection with the options of Tortoise's pool (DATABASE_URL), less those only a pool takes."""
     import asyncpg  # type: ignore[import-untyped]
 
+    accepted = inspect.signature(asyncpg.connect).parameters
     return await asyncpg.connect(
         host=client.host,
         port=client.port,
@@ -258,7 +261,7 @@ async def _postgres_connection(client: Any) -> Any:
         password=client.password,
         database=client.database,
         server_settings={**client.server_settings, "application_name": LISTEN_APPLICATION_NAME},
-        **client.extra,
+        **{name: value for name, value in client.extra.items() if name in accepted},
     )
 
 

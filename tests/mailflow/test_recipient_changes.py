@@ -183,3 +183,27 @@ async def test_a_listener_process_refuses_at_once_what_this_process_changed(
             assert await rcpt() == 250  # refusals are never cached
         finally:
             client.close()
+
+
+async def test_sqlite_keeps_the_newest_10000_changes_and_a_gap_empties_the_cache(
+    api: Api, changes: MailboxChanges, is_postgres: bool
+) -> None:
+    """SQLite: the triggers keep the newest 10,000 log entries; a listener that finds the entries after the
+    last one it read pruned away drops every cached acceptance."""
+    if is_postgres:
+        pytest.skip("SQLite only: PostgreSQL announces changes by NOTIFY and keeps no log")
+    first, second = await new_account(api, "a@firma.example"), await new_account(api, "b@firma.example")
+    cache = RecipientCache(MAILBOX_DOMAIN, ttl=HOUR, changes=changes)
+    await cache.resolve(first.inbound)
+    await cache.resolve(second.inbound)
+    await changes.barrier()
+
+    toggles = "".join(
+        f"UPDATE mail_account SET active = {i % 2} WHERE id = {first.row_id};" for i in range(10_001)
+    )
+    conn = connections.get("default")
+    await conn.execute_script(f"BEGIN; {toggles} COMMIT;")
+    rows = await conn.execute_query_dict("SELECT count(*) AS n, min(id) AS low, max(id) AS high FROM mailbox_change")
+    assert rows[0]["n"] == 10_000 and rows[0]["high"] - rows[0]["low"] == 9_999
+    await changes.barrier()
+    assert number(first) not in cache and number(second) not in cache  # the gap: everything dropped
