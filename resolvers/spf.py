@@ -339,6 +339,7 @@ class _CheckWriter:
     A batch is written once `batch` domains are done or `interval` seconds have passed since the last write,
     whichever comes first, so `bulk_check_status` (which reads `spf_checked_at`) sees progress while the check
     runs; what a batch holds is lost only if the process dies, and the job resumes from the committed rows.
+    `flush_periodically` writes what waits even while no check finishes (the rest hang on a slow DNS).
     """
 
     def __init__(self, batch: int, interval: float) -> None:
@@ -358,6 +359,13 @@ class _CheckWriter:
         self._domains += 1
         if self._domains >= self.batch or time.monotonic() - self._last_write >= self.interval:
             await self.flush()
+
+    async def flush_periodically(self) -> None:
+        """Flush every `interval` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(self.interval)
+            if self._rows:
+                await self.flush()
 
     async def flush(self) -> None:
         """Write and commit whatever is collected."""
@@ -388,6 +396,7 @@ async def _check_many(accounts: Sequence[MailAccount], checker: SpfChecker) -> N
             view = await checker.check_domain(domain, own_smtp_server=own_server)
             await writer.add(account_ids, view)
 
+    flusher = asyncio.create_task(writer.flush_periodically())
     try:
         async with asyncio.TaskGroup() as workers:
             for _ in range(min(checker.concurrency, len(by_domain))):
@@ -396,8 +405,13 @@ async def _check_many(accounts: Sequence[MailAccount], checker: SpfChecker) -> N
         # The first failure, as a plain exception for the job runner's log and retry.
         raise failed.exceptions[0] from None
     finally:
+        flusher.cancel()
+        [stopped] = await asyncio.gather(flusher, return_exceptions=True)
         # What was checked before a failure is kept: a rerun of the job resumes after it.
         await writer.flush()
+        if isinstance(stopped, Exception):
+            # A periodic write failed: its results are lost, so the caller must not take the check as done.
+            raise stopped
 
 
 async def bulk_check_status(tenant_id: int, started_at: datetime) -> BulkCheckSummary:
