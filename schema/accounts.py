@@ -21,7 +21,7 @@ from resolvers.smtp_servers import SmtpServerSettings, smtp_server_of
 from resolvers.spf import SpfReportView, stored_report
 from schema.context import Context
 from schema.errors import PublicError, UserError, user_error
-from schema.ids import decode_id, require_account_id
+from schema.ids import decode_id, node_row_id, require_account_id
 from schema.messages import request_error_message
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ class MailAccount(relay.Node):
         cls, *, info: Info[Context, Any], node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
         context = info.context
-        ids = [int(node_id) if node_id.isdigit() else 0 for node_id in node_ids]
+        ids = [node_row_id("MailAccount", node_id) or 0 for node_id in node_ids]
         rows = {row.id: row for row in await ops.get_accounts(context.tenant_id, ids)}
         return [cls.from_row(rows[i], context.mailbox_domain) if i in rows else None for i in ids]
 

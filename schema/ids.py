@@ -14,7 +14,19 @@ from strawberry.types.field import StrawberryField
 
 from resolvers.errors import NotFound
 
-__all__ = ["decode_id", "node_field", "require_account_id"]
+__all__ = ["decode_id", "node_field", "node_row_id", "require_account_id"]
+
+# The id column of each node type: `mail_account.id` is an int (32 bits), `message.id` a bigint. A larger
+# number names no row, and PostgreSQL refuses to even compare it with the column.
+_ID_LIMITS = {"MailAccount": 2**31, "Message": 2**63}
+
+
+def node_row_id(type_name: str, node_id: str) -> int | None:
+    """The row id of a node id (the part after the type in a global ID), or None when no row can have it."""
+    if not node_id.isdigit():
+        return None
+    number = int(node_id)
+    return number if 0 < number < _ID_LIMITS[type_name] else None
 
 
 def decode_id(value: str, type_name: str) -> int | None:
@@ -25,11 +37,7 @@ def decode_id(value: str, type_name: str) -> int | None:
         return None
     if global_id.type_name != type_name:
         return None
-    try:
-        number = int(global_id.node_id)
-    except ValueError:
-        return None
-    return number if 0 < number < 2**63 else None
+    return node_row_id(type_name, global_id.node_id)
 
 
 def require_account_id(value: str, field: str = "accountId") -> int:

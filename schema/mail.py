@@ -23,7 +23,7 @@ from resolvers.smtp_servers import SmtpServerSettings
 from schema.accounts import MailAccount, WriteScope
 from schema.context import Context
 from schema.errors import PublicError, UserError, UserErrorCode, user_error
-from schema.ids import decode_id, require_account_id
+from schema.ids import decode_id, node_row_id, require_account_id
 from schema.messages import request_error_message, user_error_message
 
 __all__ = [
@@ -142,7 +142,7 @@ class Message(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info[Context, Any], node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
-        ids = [int(node_id) if node_id.isdigit() else 0 for node_id in node_ids]
+        ids = [node_row_id("Message", node_id) or 0 for node_id in node_ids]
         rows = {row.id: row for row in await message_ops.get_messages(info.context.tenant_id, ids)}
         return [cls.from_row(rows[i]) if i in rows else None for i in ids]
 

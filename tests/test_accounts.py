@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 import pytest
+from strawberry import relay
 
 from orm.models import Mailbox
 from tests.support.api import MAILBOX_DOMAIN, Api
@@ -208,3 +209,16 @@ async def test_account_and_node_queries(api: Api) -> None:
     assert (await api(NODE, {"id": account["id"]}))["node"] == {"id": account["id"], "email": "vertrieb@firma.example"}
     assert (await api(ACCOUNT, {"id": "TWFpbEFjY291bnQ6OTk5"}))["account"] is None
     assert (await api(NODE, {"id": "TWFpbEFjY291bnQ6OTk5"}))["node"] is None
+
+
+async def test_ids_beyond_the_id_columns_are_ids_that_do_not_exist(api: Api) -> None:
+    """An account id past 32 bits (or a message id past 64) names no row: NOT_FOUND or null, never a crash
+    (PostgreSQL refuses such a number even in a comparison with an int column)."""
+    for number in (2**31, 2**40, 2**63):
+        account_id = str(relay.GlobalID("MailAccount", str(number)))
+        switched = await api(SET_STATUS, {"input": {"accountId": account_id, "status": "ACTIVE"}})
+        assert [e["code"] for e in switched["setStatus"]["userErrors"]] == ["NOT_FOUND"]
+        assert (await api(ACCOUNT, {"id": account_id}))["account"] is None
+        assert (await api(NODE, {"id": account_id}))["node"] is None
+    message_id = str(relay.GlobalID("Message", str(2**63)))
+    assert (await api("query($id: ID!) { message(id: $id) { id } }", {"id": message_id}))["message"] is None
