@@ -31,6 +31,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from mailaccounts.database import database, migrate_database
 from mailflow.listener import ListenerConfig, start_listener
 from orm.models import Message
+from resolvers.mailbox_changes import open_mailbox_changes
 
 MAILBOX_DOMAIN = "mailbox.example.com"
 MESSAGE_BYTES = 10 * 1024
@@ -128,7 +129,8 @@ async def main(kind: str, n: int, k: int, rounds: int, profile: str | None) -> N
     profiler = cProfile.Profile() if profile else None
     load = os.getloadavg()[0]
     results: list[tuple[Run, Run]] = []
-    async with scratch_database(kind) as url, database(url):
+    # The listener as `mailaccounts smtp` runs it: its RCPT cache hears of account changes (mailbox_changes).
+    async with scratch_database(kind) as url, database(url), open_mailbox_changes() as changes:
         tenant = await ensure_tenant("bench")
         account = await create_account(tenant.id, "bench@firma.example", "Bench")
         rcpt = f"p{account.mailbox_number}@{MAILBOX_DOMAIN}"
@@ -148,7 +150,8 @@ async def main(kind: str, n: int, k: int, rounds: int, profile: str | None) -> N
                         port=0,
                         max_connections=max(k, 200),
                         max_connections_per_client=max(k, 200),
-                    )
+                    ),
+                    changes,
                 )
                 if profiler:
                     profiler.enable()
