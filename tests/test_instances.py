@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, ExitStack
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 
+import aiosmtplib
 import httpx
 import pytest
 
@@ -20,7 +21,7 @@ from tests.support.dns import LoopbackDnsServer
 from tests.support.documents import CREATE, DELETE, MERGE, MESSAGES, SET_STATUS
 from tests.support.factories import Account, mail
 from tests.support.jobs import eventually
-from tests.support.serve import Served, serve, smtp_process
+from tests.support.serve import Served, serve, smtp_process, worker_process
 from tests.support.smtp import smtp_session
 from tests.support.zones import ZONE
 
@@ -62,12 +63,11 @@ async def subjects(api: Api, account: Account) -> list[str]:
     return sorted(edge["node"]["subject"] for edge in data["account"]["messages"]["edges"])
 
 
-@pytest.fixture
-async def instances(db: str, is_postgres: bool) -> AsyncIterator[tuple[list[Served], int, str]]:
+@asynccontextmanager
+async def running_instances(db: str, **settings: str) -> AsyncIterator[tuple[list[Served], int, str, dict[str, str]]]:
     """Two `serve` and one `smtp` process on the test's PostgreSQL database, RCPT cache TTL one hour, SPF checks
-    asking a loopback DNS server, at most 2 failed sign-ins per address; yields them, the smtp port and a token."""
-    if not is_postgres:
-        pytest.skip("PostgreSQL only: several instances share one PostgreSQL; SQLite serves one machine")
+    asking a loopback DNS server, at most 2 failed sign-ins per address, plus `settings`; yields them, the smtp
+    port, a token and their environment."""
     token = (await create_token("acme", Scope.WRITE)).secret
     await create_user("acme", "chefin@acme.example", PASSWORD)
     async with AsyncExitStack() as stack:
@@ -83,12 +83,22 @@ async def instances(db: str, is_postgres: bool) -> AsyncIterator[tuple[list[Serv
             "DNS_TIMEOUT": "10",
             "LOGIN_MAX_FAILURES_PER_ADDRESS": "2",
             "LOG_LEVEL": "WARNING",
+            **settings,
         }
         smtp_port = await stack.enter_async_context(smtp_process(env))
         with ExitStack() as processes:
             # serve() waits for /healthz synchronously; nothing on this loop is needed meanwhile.
             served = [processes.enter_context(serve(env)) for _ in range(2)]
-            yield served, smtp_port, token
+            yield served, smtp_port, token, env
+
+
+@pytest.fixture
+async def instances(db: str, is_postgres: bool) -> AsyncIterator[tuple[list[Served], int, str]]:
+    """`running_instances` with the default settings."""
+    if not is_postgres:
+        pytest.skip("PostgreSQL only: several instances share one PostgreSQL; SQLite serves one machine")
+    async with running_instances(db) as (served, smtp_port, token, _):
+        yield served, smtp_port, token
 
 
 async def test_two_serve_and_one_smtp_process_behave_as_one(instances: tuple[list[Served], int, str]) -> None:
@@ -186,3 +196,66 @@ async def test_two_serve_and_one_smtp_process_behave_as_one(instances: tuple[lis
         assert (await sign_in(a, "chefin@acme.example", "falsch-falsch-1")).status_code == 401
         assert (await sign_in(b, "chefin@acme.example", "falsch-falsch-2")).status_code == 401
         assert (await sign_in(a, "chefin@acme.example", PASSWORD)).status_code == 429
+
+
+PENDING = "query P($id: ID!) { account(id: $id) { id pendingOperation { kind progress total } } }"
+
+
+async def test_a_background_merge_redirects_mail_on_every_listener_and_any_worker_finishes_it(
+    db: str, is_postgres: bool
+) -> None:
+    """A merge above BACKGROUND_OPERATION_MESSAGES started on one instance: every listener delivers the source's
+    mail to the target from its start (though each had cached the source), the other instance shows it pending,
+    and a `mailaccounts worker` on another "machine" finishes it, after which every listener refuses the source."""
+    if not is_postgres:
+        pytest.skip("PostgreSQL only: several instances share one PostgreSQL; SQLite serves one machine")
+    # No worker in the serve processes: the merge stays pending until the worker below starts.
+    settings = {"BACKGROUND_OPERATION_MESSAGES": "2", "JOBS_IN_PROCESS": "false"}
+    async with running_instances(db, **settings) as ((first, second), smtp_port, token, env):
+        listeners = [first.smtp_port, second.smtp_port, smtp_port]
+        async with httpx.AsyncClient(base_url=first.base_url, timeout=30) as one, httpx.AsyncClient(
+            base_url=second.base_url, timeout=30
+        ) as two:
+            apis = [Api(one, token), Api(two, token)]
+            created = [
+                (await api(CREATE, {"input": {"email": f"{name}@gut.example", "senderName": name}}))["createAccount"]
+                for api, name in ((apis[0], "alt"), (apis[1], "neu"))
+            ]
+            alt, neu = (Account(payload["account"]) for payload in created)
+            for index, port in enumerate(listeners):
+                await send(port, alt, f"alt-{index}")
+            for port in listeners:
+                assert await rcpt_code(port, alt.inbound) == 250
+
+            merged = await apis[1](MERGE, {"input": {"sourceId": alt.id, "targetId": neu.id, "confirm": alt.email}})
+            assert merged["mergeAccounts"]["userErrors"] == []
+            pending = (await apis[0](PENDING, {"id": alt.id}))["account"]["pendingOperation"]
+            assert pending == {"kind": "MERGE", "progress": 0, "total": 3}
+
+            # The source's mail goes to the target on every listener, from the merge's start.
+            async def delivered_to_target(index: int) -> bool:
+                try:
+                    await send(listeners[index], alt, f"waehrend-{index}")
+                except aiosmtplib.SMTPResponseException as exc:
+                    # 451 while the notification is on its way: accepted at RCPT from the cache, deferred at DATA.
+                    assert exc.code == 451, exc
+                    return False
+                return f"waehrend-{index}" in await subjects(apis[0], neu)
+
+            for index in range(len(listeners)):
+                await eventually(lambda index=index: delivered_to_target(index), timeout=DEADLINE)
+            assert await subjects(apis[1], alt) == ["alt-0", "alt-1", "alt-2"]
+
+            async with worker_process(env):
+
+                async def source_gone() -> bool:
+                    return (await apis[1](PENDING, {"id": alt.id}))["account"] is None
+
+                await eventually(source_gone, timeout=DEADLINE)
+            target_subjects = await subjects(apis[0], neu)
+            assert [s for s in target_subjects if s.startswith("alt-")] == ["alt-0", "alt-1", "alt-2"]
+
+            async def all_refuse_the_source() -> bool:
+                return [await rcpt_code(port, alt.inbound) for port in listeners] == [550] * len(listeners)
+
+            await eventually(all_refuse_the_source, timeout=DEADLINE)

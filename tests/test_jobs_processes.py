@@ -3,11 +3,8 @@ and `mailaccounts jobs` for operators (both databases)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from mailaccounts.app import build_spf_checker
 from mailaccounts.settings import Settings
@@ -18,7 +15,7 @@ from resolvers.spf import bulk_check_status, check_accounts
 from resolvers.tokens import ensure_tenant
 from tests.support.dns import LoopbackDnsServer, Zone
 from tests.support.jobs import eventually, has_status, quick_runner, working
-from tests.support.serve import CLI, run
+from tests.support.serve import run, worker_process
 from tests.support.zones import ZONE, mail_domain
 from web.request_id import request_id_bound
 
@@ -30,24 +27,6 @@ async def _fails(services: JobServices) -> None:
 
 def cli_env(database_url: str, **extra: str) -> dict[str, str]:
     return {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", **extra}
-
-
-@asynccontextmanager
-async def worker_process(env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`mailaccounts worker` as a process, yielded once it runs; killed at the end if still alive."""
-    process = await asyncio.create_subprocess_exec(
-        *CLI, "worker", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
-    )
-    assert process.stdout is not None
-    try:
-        async with asyncio.timeout(60):
-            while b"job worker running" not in (line := await process.stdout.readline()):
-                assert line, "the worker exited before it ran"
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def test_a_bulk_check_resumes_on_another_worker_after_its_worker_was_killed(db: str, settings: Settings) -> None:

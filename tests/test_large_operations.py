@@ -4,7 +4,6 @@ databases; the killed worker on PostgreSQL, where a row lock can hold it mid-bat
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -36,7 +35,7 @@ from tests.support.api import MAILBOX_DOMAIN, Api
 from tests.support.documents import ACCOUNT, SEND, SET_STATUS, USER_ERRORS
 from tests.support.factories import Account, mail, new_account, row_id
 from tests.support.jobs import eventually, quick_runner, working
-from tests.support.serve import CLI
+from tests.support.serve import worker_process
 
 # Above this many messages a merge or delete runs in the background in these tests.
 ABOVE = 3
@@ -302,30 +301,17 @@ async def test_a_killed_worker_leaves_a_merge_that_another_worker_finishes(
         await conn.execute("SELECT id FROM message WHERE id = $1 FOR UPDATE", second_batch_first.id)
         assert (await merge(large_api, source, target))["pendingOperation"]["total"] == total
 
-        first = await asyncio.create_subprocess_exec(
-            *CLI, "worker", env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
-        )
-        try:
+        async with worker_process(env) as first:
             await eventually(lambda: _progress_is(source, BATCH_MESSAGES), timeout=60)
             first.send_signal(signal.SIGKILL)
             await first.wait()
-        finally:
-            if first.returncode is None:
-                first.kill()
-                await first.wait()
         await lock.rollback()
     finally:
         await conn.close()
     assert await Message.filter(account_id=row_id(target)).count() == BATCH_MESSAGES
 
-    second = await asyncio.create_subprocess_exec(
-        *CLI, "worker", env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
-    )
-    try:
+    async with worker_process(env):
         await eventually(lambda: _gone(source), timeout=120)
-    finally:
-        second.kill()
-        await second.wait()
     assert await Message.filter(account_id=row_id(target)).count() == total
     assert await MessageBody.all().count() == total
 

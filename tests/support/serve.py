@@ -126,6 +126,24 @@ async def smtp_process(env: dict[str, str]) -> AsyncIterator[int]:
 
 
 @asynccontextmanager
+async def worker_process(env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`mailaccounts worker` as a process, yielded once it runs; killed at the end if still alive."""
+    process = await asyncio.create_subprocess_exec(
+        *CLI, "worker", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+    )
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(60):
+            while b"job worker running" not in (line := await process.stdout.readline()):
+                assert line, "the worker exited before it ran"
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+@asynccontextmanager
 async def uvicorn_on_loopback(app: ASGIApp) -> AsyncIterator[str]:
     """`app` served by uvicorn on a free loopback port on the running event loop (its database context
     included), for a real browser, with its lifespan (the job worker); yields the base URL."""
