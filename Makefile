@@ -57,10 +57,11 @@ screenshots:
 	cp $(SHOTS)/account-spf-problem-390-screen.png docs/screenshots/account-390.png
 	cp $(SHOTS)/message-390-screen.png docs/screenshots/message-390.png
 
-# The benchmarks of docs/PERFORMANCE.md, one after the other: about 15 minutes on this machine's 2 cores.
+# The benchmarks of docs/PERFORMANCE.md, one after the other: about 17 minutes on this machine's 2 cores.
 # Bulk SPF through the running service vs pyspf (about 5 minutes per database: pyspf at 20 ms per DNS answer,
 # run serially, is most of it; PostgreSQL at BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres),
-# the SPF engine alone (domaincheck only, about a minute), SMTP intake (about a minute per database).
+# the SPF engine alone (domaincheck only, about a minute), SMTP intake (about a minute per database), a merge of a
+# million messages as one transaction and as the batched job (about a minute; seeding the messages is most of it).
 BENCH_SPF_VENV := .cache/bench-spf
 $(BENCH_SPF_VENV)/.installed: bench/spf/requirements.txt
 	$(PYTHON) -m venv $(BENCH_SPF_VENV)
@@ -73,6 +74,8 @@ bench: $(STAMP) $(BENCH_SPF_VENV)/.installed
 	$(BIN)/python bench/spf/bench_spf.py --skip-baselines --output .cache/bench-spf-engine.json
 	$(BIN)/python -m bench.smtp.run --db sqlite
 	$(BIN)/python -m bench.smtp.run --db postgres
+	$(BIN)/python -m bench.merge.run --db postgres --messages 1000000
+	$(BIN)/python -m bench.merge.run --db sqlite --messages 200000
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
