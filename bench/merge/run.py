@@ -18,17 +18,16 @@ import argparse
 import asyncio
 import os
 import statistics
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
 
 from tortoise import connections
 
-from mailaccounts.database import database, migrate_database
+from bench.scratch import scratch_database
+from mailaccounts.database import database
 from orm.models import MailAccount, Message
 from resolvers.account_jobs import finish_operation
 from resolvers.accounts import BackgroundOperations, create_account, merge_accounts, update_account
@@ -158,30 +157,6 @@ async def _one(way: str, messages: int, body_bytes: int, round_no: int) -> tuple
     return elapsed, batches, probes
 
 
-@asynccontextmanager
-async def _scratch(db: str) -> AsyncIterator[str]:
-    if db == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite://{folder}/bench.sqlite3"
-            await migrate_database(url)
-            yield url
-        return
-    import asyncpg
-
-    server = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    name = f"mailaccounts_bench_{uuid.uuid4().hex[:8]}"
-    parts = urlsplit(server)
-    admin = await asyncpg.connect(urlunsplit(parts._replace(scheme="postgresql")))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = urlunsplit(parts._replace(path=f"/{name}"))
-        await migrate_database(url)
-        yield url
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
@@ -190,7 +165,7 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     print(f"# merge of {args.messages:,} messages ({args.body_bytes} B bodies), {args.db}, load {os.getloadavg()}")
-    async with _scratch(args.db) as url, database(url):
+    async with scratch_database(args.db) as url, database(url):
         round_no = 0
         for _ in range(args.rounds):
             for way in ("one transaction", "batched job"):

@@ -16,19 +16,16 @@ import cProfile
 import os
 import platform
 import statistics
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from mailaccounts.database import database, migrate_database
+from bench.scratch import scratch_database
+from mailaccounts.database import database
 from mailflow.listener import ListenerConfig, start_listener
 from orm.models import Message
 from resolvers.mailbox_changes import open_mailbox_changes
@@ -73,33 +70,6 @@ async def _blast(port: int, rcpt: str, n: int, k: int) -> float:
 def blast(port: int, rcpt: str, n: int, k: int) -> float:
     """In the client process: send n messages over k connections; the elapsed seconds."""
     return asyncio.run(_blast(port, rcpt, n, k))
-
-
-@asynccontextmanager
-async def scratch_database(kind: str) -> AsyncIterator[str]:
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite://{folder}/bench.sqlite3"
-            await migrate_database(url)
-            yield url
-        return
-    import asyncpg
-
-    server = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    parts = urlsplit(server)
-    name = f"mailaccounts_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(
-        host=parts.hostname, port=parts.port or 5432, user=parts.username or "postgres", password=parts.password,
-        database="postgres",
-    )
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = urlunsplit(parts._replace(path=f"/{name}"))
-        await migrate_database(url)
-        yield url
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @dataclass(frozen=True)
