@@ -79,7 +79,11 @@ async def _admin(server: str, sql: str) -> None:
 
 @contextmanager
 def scratch_database(kind: str) -> Iterator[str]:
-    """A fresh, migrated database: a temp SQLite file, or a PostgreSQL database dropped at the end."""
+    """A fresh, migrated database: a temp SQLite file, or a PostgreSQL database dropped at the end.
+
+    Not bench/scratch.py's: that one is async and keeps its admin connection on one event loop, while each
+    phase here (seeding, every timed run, every read-back) runs its own.
+    """
     if kind == "sqlite":
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite://{folder}/bench.sqlite3"
@@ -128,8 +132,11 @@ async def verify(url: str, data: Dataset, since: datetime) -> int:
 
 
 @contextmanager
-def serving(url: str, dns_address: tuple[str, int], extra_env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    """`mailaccounts serve` in a fresh process asking the loopback DNS server; yields its base URL and pid."""
+def serving(
+    url: str, dns_address: tuple[str, int], extra_env: dict[str, str], root: Path = ROOT
+) -> Iterator[tuple[str, int]]:
+    """`mailaccounts serve` of the checkout `root` in a fresh process asking the loopback DNS server; yields its
+    base URL and pid. The benchmark's own code always comes from this checkout."""
     port = _free_port()
     env = {
         **os.environ,
@@ -142,7 +149,11 @@ def serving(url: str, dns_address: tuple[str, int], extra_env: dict[str, str]) -
         "LOG_LEVEL": "WARNING",
         **extra_env,
     }
-    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "mailaccounts"), "serve"], env=env, cwd=ROOT)
+    if root != ROOT:
+        # Another checkout's code (e.g. the commit before a change) in this venv: its packages come first.
+        env["PYTHONPATH"] = str(root)
+    command = [str(ROOT / ".venv" / "bin" / "python"), "-m", "mailaccounts.cli", "serve"]
+    proc = subprocess.Popen(command, env=env, cwd=root)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -202,12 +213,13 @@ def product_run(
     wait: bool,
     extra_env: dict[str, str],
     profile: str | None = None,
+    root: Path = ROOT,
 ) -> dict[str, Any]:
     """One timed spfCheckAll on a fresh service process; seconds, the app's CPU seconds, right verdicts.
 
     With `profile`, py-spy (pip install py-spy) samples the service meanwhile and writes collapsed stacks there.
     """
-    with serving(url, server.address, extra_env) as (base, pid):
+    with serving(url, server.address, extra_env, root) as (base, pid):
         spy = None
         if profile:
             command = ["py-spy", "record", "--format", "raw", "--rate", "250", "-o", profile, "--pid", str(pid)]
@@ -244,12 +256,20 @@ def main() -> None:
         help="plain: the loopback server builds every answer with dnspython (as bench_spf.py); memo: repeated "
         "queries are answered from memory, so the server takes little of the CPU the service needs",
     )
+    parser.add_argument(
+        "--compare-root",
+        metavar="PATH",
+        help="also run each mode with the service of this checkout (e.g. a worktree of the commit before a change), "
+        "alternating with this one's; shown as MODE:before",
+    )
     parser.add_argument("--profile", metavar="PREFIX", help="py-spy collapsed stacks of each product run")
     parser.add_argument("--no-baseline", action="store_true", help="time the product only (while tuning it)")
     args = parser.parse_args()
     if not args.no_baseline and not Path(args.baseline_python).exists():
         sys.exit(f"no pyspf venv at {args.baseline_python}: see the docstring of {__name__}")
     modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    if args.compare_root:
+        modes = [variant for mode in modes for variant in (f"{mode}:before", mode)]
     extra_env = dict(item.split("=", 1) for item in args.env)
 
     data = generate(args.domains)
@@ -282,9 +302,11 @@ def _rounds(
                 row["pyspf"] = run_baseline(args.baseline_python, "pyspf", server.address, data, server)
                 print(f"round {number}: pyspf {row['pyspf']['wall']:.1f} s", flush=True)
             for mode in modes:
-                profile = f"{args.profile}-{args.db}-{mode}-{number}.txt" if args.profile else None
+                profile = f"{args.profile}-{args.db}-{mode.replace(':', '-')}-{number}.txt" if args.profile else None
+                kind, _, before = mode.partition(":")
+                root = Path(args.compare_root).resolve() if before else ROOT
                 row[mode] = product_run(
-                    url, token, data, server, wait=mode == "wait", extra_env=extra_env, profile=profile
+                    url, token, data, server, wait=kind == "wait", extra_env=extra_env, profile=profile, root=root
                 )
                 print(f"round {number}: {mode} {row[mode]['wall']:.2f} s, {row[mode]['correct']} right", flush=True)
             rows.append(row)
@@ -308,11 +330,13 @@ def _print(
     )
     print(
         f"database: {args.db}; {n} accounts of distinct domains; every DNS answer after {args.delay_ms:g} ms; "
-        f"{args.server} DNS server; {args.rounds} rounds" + (f"; service settings {extra_env}" if extra_env else "")
+        f"{args.server} DNS server; {args.rounds} rounds"
+        + (f"; MODE:before is the service of {args.compare_root}" if args.compare_root else "")
+        + (f"; service settings {extra_env}" if extra_env else "")
     )
     header = "round  load  pyspf s  queries  right"
     for mode in modes:
-        header += f"  | {mode:>10} s  ratio  app CPU s  DNS CPU s  queries  right"
+        header += f"  | {mode:>17} s  ratio  app CPU s  DNS CPU s  queries  right"
     print(header)
     ratios: dict[str, list[float]] = {mode: [] for mode in modes}
     for row in rows:
@@ -323,7 +347,7 @@ def _print(
             ratio = row["pyspf"]["wall"] / row[mode]["wall"]
             ratios[mode].append(ratio)
             run = row[mode]
-            line += f"  | {run['wall']:12.2f}  {ratio:5.1f}  {run['cpu']:9.2f}  {run['dns_cpu']:9.2f}"
+            line += f"  | {run['wall']:19.2f}  {ratio:5.1f}  {run['cpu']:9.2f}  {run['dns_cpu']:9.2f}"
             line += f"  {run['queries']:7}  {run['correct']:5}"
         print(line)
     all_right = all(row[mode]["correct"] == n for row in rows for mode in modes)
