@@ -60,7 +60,7 @@ screenshots:
 # The benchmarks of docs/PERFORMANCE.md, one after the other: about 17 minutes on this machine's 2 cores.
 # Bulk SPF through the running service vs pyspf (about 5 minutes per database: pyspf at 20 ms per DNS answer,
 # run serially, is most of it; PostgreSQL at BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres),
-# the SPF engine alone (domaincheck only, about a minute), SMTP intake (about a minute per database), a merge of a
+# the SPF engine alone (domaincheck only, about 20 seconds), SMTP intake (about a minute per database), a merge of a
 # million messages as one transaction and as the batched job (about a minute; seeding the messages is most of it).
 BENCH_SPF_VENV := .cache/bench-spf
 $(BENCH_SPF_VENV)/.installed: bench/spf/requirements.txt
