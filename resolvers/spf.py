@@ -316,9 +316,10 @@ class BulkCheckSummary:
         return self.checked >= self.total
 
 
-# One bulk-check write: per account the failed flag (twice), the report, the verdict, the time and the id. A check
-# that could not run keeps a stored verdict (report and spf_ok) and only moves spf_checked_at; without a stored
-# verdict it stores the failed report and spf_ok stays NULL (unknown). Every right-hand side reads the old row.
+# One bulk-check write: per account the failed flag ($1, read twice), the report, the verdict, the time and the
+# id. A check that could not run keeps a stored verdict (report and spf_ok) and only moves spf_checked_at; without
+# a stored verdict it stores the failed report and spf_ok stays NULL (unknown). Every right-hand side reads the
+# old row.
 _STORE_CHECK_SQL = (
     'UPDATE "mail_account" SET '
     '"spf_report" = CASE WHEN $1 AND "spf_ok" IS NOT NULL THEN "spf_report" ELSE $2 END, '
