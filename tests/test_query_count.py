@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 
 import pytest
@@ -10,32 +9,16 @@ import pytest
 from orm.models import Direction, MailAccount, Message
 from tests.support.api import Api
 from tests.support.documents import ACCOUNTS, CREATE
-
-
-class StatementCounter(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.statements: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if message.lstrip().upper().startswith(("SELECT", "INSERT", "UPDATE", "DELETE")):
-            self.statements.append(message)
+from tests.support.sql import Statements, recorded_statements
 
 
 @pytest.fixture
-def sql() -> Iterator[StatementCounter]:
-    logger = logging.getLogger("tortoise.db_client")
-    counter = StatementCounter()
-    previous = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(counter)
-    yield counter
-    logger.removeHandler(counter)
-    logger.setLevel(previous)
+def sql() -> Iterator[Statements]:
+    with recorded_statements() as recorded:
+        yield recorded
 
 
-async def test_list_with_message_count_is_not_n_plus_one(api: Api, sql: StatementCounter) -> None:
+async def test_list_with_message_count_is_not_n_plus_one(api: Api, sql: Statements) -> None:
     """`accounts(first: 10)` and `accounts(first: 100)` with messageCount issue the same statements."""
     for i in range(100):
         await api(CREATE, {"input": {"email": f"konto{i}@firma.example", "senderName": "Vertrieb"}})
@@ -44,10 +27,10 @@ async def test_list_with_message_count_is_not_n_plus_one(api: Api, sql: Statemen
 
     counts = {}
     for first in (10, 100):
-        sql.statements.clear()
+        sql.sql.clear()
         data = (await api(ACCOUNTS, {"first": first}))["accounts"]
         assert len(data["edges"]) == first
         assert sum(edge["node"]["messageCount"] for edge in data["edges"]) == min(first, 20)
-        counts[first] = len(sql.statements)
+        counts[first] = len(sql.sql)
     assert counts[10] == counts[100]
-    assert counts[10] <= 5, sql.statements
+    assert counts[10] <= 5, sql.sql

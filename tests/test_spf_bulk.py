@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +15,7 @@ from resolvers.accounts import create_account
 from resolvers.spf import SpfChecker, SpfProblemView, SpfReportView, bulk_check_status, check_accounts
 from resolvers.tokens import ensure_tenant
 from tests.support.dns import LoopbackDnsServer
+from tests.support.sql import Statements, recorded_statements
 from tests.support.zones import PLATFORM, mail_domain
 
 DOMAINS = 24
@@ -26,31 +26,10 @@ for number in range(DOMAINS):
     ZONE |= mail_domain(f"d{number}.example", spf)
 
 
-class Statements(logging.Handler):
-    """The SQL statements Tortoise logs (at DEBUG) while installed."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.sql: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage().lstrip()
-        if message.upper().startswith(("SELECT", "INSERT", "UPDATE", "DELETE")):
-            self.sql.append(message)
-
-    def updates(self) -> list[str]:
-        return [sql for sql in self.sql if sql.upper().startswith("UPDATE")]
-
-
 @pytest.fixture
 def statements() -> Iterator[Statements]:
-    logger = logging.getLogger("tortoise.db_client")
-    handler, level = Statements(), logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
-    logger.setLevel(level)
+    with recorded_statements() as recorded:
+        yield recorded
 
 
 @pytest.fixture
