@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -97,50 +98,46 @@ def serve(env: dict[str, str], *args: str, read_until: str | None = None) -> Ite
 
 
 @asynccontextmanager
-async def smtp_process(env: dict[str, str]) -> AsyncIterator[int]:
-    """`mailaccounts smtp` as a process on a free loopback port, yielded (the port) once it listens; stopped
-    with SIGTERM at the end (killed if it does not stop)."""
-    port = free_port()
+async def cli_process(
+    command: str, env: dict[str, str], ready: bytes, *, graceful: bool
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`mailaccounts COMMAND` as a process, yielded once it printed `ready`; at the end, if still alive, stopped
+    with SIGTERM (`graceful`, killed if it does not stop within 20 s) or killed."""
     process = await asyncio.create_subprocess_exec(
-        *CLI,
-        "smtp",
-        env={**env, "SMTP_LISTEN": f"127.0.0.1:{port}"},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
+        *CLI, command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
     )
     assert process.stdout is not None
     try:
         async with asyncio.timeout(60):
-            while b"SMTP listener on" not in (line := await process.stdout.readline()):
-                assert line, "mailaccounts smtp exited before it listened"
-        yield port
+            while ready not in (line := await process.stdout.readline()):
+                assert line, f"mailaccounts {command} exited before it was ready"
+        yield process
     finally:
         if process.returncode is None:
-            process.terminate()
-            try:
-                async with asyncio.timeout(20):
-                    await process.wait()
-            except TimeoutError:
+            if graceful:
+                process.terminate()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(20):
+                        await process.wait()
+            if process.returncode is None:
                 process.kill()
                 await process.wait()
 
 
 @asynccontextmanager
+async def smtp_process(env: dict[str, str]) -> AsyncIterator[int]:
+    """`mailaccounts smtp` as a process on a free loopback port, yielded (the port) once it listens; stopped
+    with SIGTERM at the end (killed if it does not stop)."""
+    port = free_port()
+    async with cli_process("smtp", {**env, "SMTP_LISTEN": f"127.0.0.1:{port}"}, b"SMTP listener on", graceful=True):
+        yield port
+
+
+@asynccontextmanager
 async def worker_process(env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
     """`mailaccounts worker` as a process, yielded once it runs; killed at the end if still alive."""
-    process = await asyncio.create_subprocess_exec(
-        *CLI, "worker", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
-    )
-    assert process.stdout is not None
-    try:
-        async with asyncio.timeout(60):
-            while b"job worker running" not in (line := await process.stdout.readline()):
-                assert line, "the worker exited before it ran"
+    async with cli_process("worker", env, b"job worker running", graceful=False) as process:
         yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 @asynccontextmanager
