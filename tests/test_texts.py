@@ -19,7 +19,7 @@ from babel.messages.pofile import read_po
 
 from texts import LOCALE_DIR, translations
 from web.dashboard import flash_text, template_environment
-from web.formatting import format_age, format_datetime, format_size
+from web.formatting import format_age, format_count, format_datetime, format_size
 from web.mime import HEADER_LABELS, header_rows
 from web.views.accounts import SPF_FILTERS, STATUS_FILTERS, filter_options
 from web.views.spf import spf_summary_text
@@ -561,6 +561,8 @@ NOTATIONS: list[tuple[Callable[[Any, str], str], Any, str, str]] = [
     (format_size, 1536, "de", "1,5 KB"),
     (format_size, 1536, "en", "1.5 KB"),
     (format_size, 5 * 1024 * 1024, "de", "5,0 MB"),
+    (format_count, 1_000_000, "de", "1.000.000"),
+    (format_count, 1_000_000, "en", "1,000,000"),
     (format_datetime, "2025-02-03T13:05:00Z", "de", "03.02.2025, 14:05"),
     (format_datetime, "2025-02-03T13:05:00Z", "en", "Feb 3, 2025, 2:05\u202fPM"),
     (format_datetime, "not a date", "de", "\N{EN DASH}"),
@@ -571,7 +573,8 @@ NOTATIONS: list[tuple[Callable[[Any, str], str], Any, str, str]] = [
 def test_sizes_and_dates_in_the_notation_of_the_language(
     write: Callable[[Any, str], str], value: Any, lang: str, text: str
 ) -> None:
-    """Sizes and dates are written as the language does: a decimal comma and day.month.year in German."""
+    """Sizes, counts and dates are written as the language does: a decimal comma, grouping dots and
+    day.month.year in German."""
     assert write(value, lang) == text
 
 

@@ -38,7 +38,7 @@ from schema import (
 )
 from texts import DEFAULT_LANGUAGE, LANGUAGES, N_, translations
 from web.client import OperationFailed, Operations, SchemaClient
-from web.formatting import format_age, format_datetime, format_size, spf_problem_label, to_slug
+from web.formatting import format_age, format_count, format_datetime, format_size, spf_problem_label, to_slug
 from web.security import (
     CSRF_FIELD,
     Network,
@@ -192,6 +192,7 @@ def template_environment(lang: str, clock: Callable[[], float]) -> jinja2.Enviro
         slug=to_slug,
         datetime=lambda value: format_datetime(value, lang),
         size=lambda value: format_size(value, lang),
+        count=lambda value: format_count(value, lang),
         age=lambda value: format_age(value, lang, clock()),
         spf_problem=lambda code: spf_problem_label(code, lang),
     )

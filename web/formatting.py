@@ -16,6 +16,7 @@ __all__ = [
     "LOCAL_TIME",
     "SPF_PROBLEM_LABELS",
     "format_age",
+    "format_count",
     "format_datetime",
     "format_size",
     "from_slug",
@@ -89,6 +90,11 @@ def format_age(value: str | None, lang: str, now: float | None = None) -> str:
     else:
         return t.gettext("just now")
     return text.format(count=count)
+
+
+def format_count(value: int, lang: str) -> str:
+    """A count with the grouping of `lang` ("1.000.000" in German, "1,000,000" in English)."""
+    return str(babel.numbers.format_decimal(value, locale=lang))
 
 
 def format_size(value: int, lang: str) -> str:

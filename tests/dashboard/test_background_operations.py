@@ -11,6 +11,7 @@ import pytest
 
 from mailaccounts.app import build_app
 from mailaccounts.settings import Settings
+from orm.models import MailAccount
 from resolvers.account_jobs import finish_operation, run_batch
 from resolvers.accounts import create_account
 from resolvers.intake import deliver_message
@@ -105,6 +106,9 @@ async def test_a_large_delete_shows_its_progress_and_ends_on_the_list(
     detail = (await dashboard.get(started.headers["location"])).text
     assert "Die Löschung hat begonnen: 3 Nachrichten werden im Hintergrund gelöscht." in detail
     assert "Löschung läuft" in detail and "0 von 3 Nachrichten gelöscht." in detail
+    await MailAccount.filter(id=account_id).update(operation_total=1_250_000, operation_done=12_000)
+    big = (await dashboard.get(started.headers["location"])).text
+    assert "12.000 von 1.250.000 Nachrichten gelöscht." in big
 
     toggled = await dashboard.post(
         f"/mail-accounts/{slug}/status",
