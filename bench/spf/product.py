@@ -28,21 +28,19 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from bench.scratch import scratch_database_sync
 from bench.spf.bench_spf import ServerProcess, run_baseline
 from bench.spf.zones import Dataset, generate
-from mailaccounts.database import database, migrate_database
+from mailaccounts.database import database
 from orm.models import MailAccount, Scope
 from resolvers.accounts import create_account
 from resolvers.tokens import create_token, ensure_tenant
@@ -61,44 +59,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-async def _admin(server: str, sql: str) -> None:
-    import asyncpg
-
-    parts = urlsplit(server)
-    conn = await asyncpg.connect(
-        host=parts.hostname, port=parts.port or 5432, user=parts.username or "postgres", password=parts.password,
-        database="postgres",
-    )
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@contextmanager
-def scratch_database(kind: str) -> Iterator[str]:
-    """A fresh, migrated database: a temp SQLite file, or a PostgreSQL database dropped at the end.
-
-    Not bench/scratch.py's: that one is async and keeps its admin connection on one event loop, while each
-    phase here (seeding, every timed run, every read-back) runs its own.
-    """
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite://{folder}/bench.sqlite3"
-            asyncio.run(migrate_database(url))
-            yield url
-        return
-    server = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    name = f"mailaccounts_bench_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
-    try:
-        url = urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
-        asyncio.run(migrate_database(url))
-        yield url
-    finally:
-        asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -290,7 +250,7 @@ def _rounds(
 ) -> list[dict[str, Any]]:
     """Seed a scratch database, then per round pyspf followed by each product mode."""
     rows: list[dict[str, Any]] = []
-    with scratch_database(args.db) as url:
+    with scratch_database_sync(args.db) as url:
         token = asyncio.run(seed(url, data))
         # Untimed: the server builds (and with `--server memo` keeps) its answers once, as bench_spf.py's warm-up.
         product_run(url, token, data, server, wait=True, extra_env=extra_env)
